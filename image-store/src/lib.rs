@@ -3,7 +3,33 @@
 //! garbage collection, and import/export of image archives.
 //!
 //! It knows nothing of containers: a container runtime asks it for an image's
-//! config and for a rootfs [`mount::Mount`] list, and performs the mounts itself.
+//! config and for a rootfs [`mount::Mount`], and performs the mount itself.
 
+pub mod auth;
+pub mod config;
+pub mod content;
 pub mod digest;
+pub mod error;
+pub mod gc;
+pub mod image;
+pub mod lock;
+pub mod manifest;
+pub mod metadata;
+pub mod mount;
+pub mod platform;
+pub mod progress;
+pub mod pull;
+pub mod reference;
+pub mod registry;
+pub mod snapshot;
+pub mod store;
 pub mod unpack;
+
+pub use config::{SnapshotterChoice, StoreConfig};
+pub use digest::Digest;
+pub use error::{Result, StoreError};
+pub use image::ImageRecord;
+pub use progress::{PullEvent, ProgressSink};
+pub use pull::PullOptions;
+pub use reference::ImageRef;
+pub use store::ImageStore;
