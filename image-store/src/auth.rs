@@ -52,7 +52,9 @@ pub fn default_auth_file() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME") {
         return PathBuf::from(x).join("skiff/auth.json");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".config/skiff/auth.json")
 }
 
@@ -61,18 +63,28 @@ pub fn docker_config_file() -> PathBuf {
     if let Some(d) = std::env::var_os("DOCKER_CONFIG") {
         return PathBuf::from(d).join("config.json");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".docker/config.json")
 }
 
 /// The keys a registry may be stored under (Docker Hub has historical spellings).
 fn keys_for(registry: &str) -> Vec<String> {
-    let mut keys = vec![registry.to_string(), format!("https://{registry}"), format!("http://{registry}")];
+    let mut keys = vec![
+        registry.to_string(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+    ];
     if registry == DOCKER_HUB {
         keys.extend(
-            ["https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io"]
-                .iter()
-                .map(|s| s.to_string()),
+            [
+                "https://index.docker.io/v1/",
+                "index.docker.io",
+                "registry-1.docker.io",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
         );
     }
     keys
@@ -84,10 +96,12 @@ fn read_file(path: &Path) -> Result<Option<AuthFile>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("reading credentials", path)(e)),
     };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Config {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| StoreError::Config {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })
 }
 
 fn decode(entry: &AuthEntry, path: &Path) -> Result<Option<Credentials>> {
@@ -104,9 +118,13 @@ fn decode(entry: &AuthEntry, path: &Path) -> Result<Option<Credentials>> {
         path: path.to_path_buf(),
         why: format!("invalid auth entry: {why}"),
     };
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| bad("not base64"))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| bad("not base64"))?;
     let text = String::from_utf8(raw).map_err(|_| bad("not UTF-8"))?;
-    let (u, p) = text.split_once(':').ok_or_else(|| bad("expected user:password"))?;
+    let (u, p) = text
+        .split_once(':')
+        .ok_or_else(|| bad("expected user:password"))?;
     Ok(Some(Credentials {
         username: u.to_string(),
         password: p.to_string(),
@@ -116,7 +134,9 @@ fn decode(entry: &AuthEntry, path: &Path) -> Result<Option<Credentials>> {
 /// Finds credentials for `registry` in skiff's auth file, then in Docker's config.json.
 pub fn lookup(auth_file: &Path, registry: &str) -> Result<Option<Credentials>> {
     for path in [auth_file.to_path_buf(), docker_config_file()] {
-        let Some(file) = read_file(&path)? else { continue };
+        let Some(file) = read_file(&path)? else {
+            continue;
+        };
         for key in keys_for(registry) {
             if let Some(entry) = file.auths.get(&key) {
                 if let Some(c) = decode(entry, &path)? {
@@ -131,7 +151,8 @@ pub fn lookup(auth_file: &Path, registry: &str) -> Result<Option<Credentials>> {
 /// Stores credentials for `registry` in `auth_file` (created 0600, written atomically).
 pub fn store(auth_file: &Path, registry: &str, creds: &Credentials) -> Result<()> {
     let mut file = read_file(auth_file)?.unwrap_or_default();
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", creds.username, creds.password));
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", creds.username, creds.password));
     file.auths.insert(
         registry.to_string(),
         AuthEntry {
@@ -144,7 +165,9 @@ pub fn store(auth_file: &Path, registry: &str, creds: &Credentials) -> Result<()
 
 /// Removes credentials for `registry`; returns whether there were any.
 pub fn remove(auth_file: &Path, registry: &str) -> Result<bool> {
-    let Some(mut file) = read_file(auth_file)? else { return Ok(false) };
+    let Some(mut file) = read_file(auth_file)? else {
+        return Ok(false);
+    };
     let mut found = false;
     for key in keys_for(registry) {
         found |= file.auths.remove(&key).is_some();
@@ -170,7 +193,9 @@ fn write_file(path: &Path, file: &AuthFile) -> Result<()> {
         .mode(0o600)
         .open(&tmp)
         .map_err(StoreError::io("writing", &tmp))?;
-    f.write_all(&body).and_then(|_| f.sync_all()).map_err(StoreError::io("writing", &tmp))?;
+    f.write_all(&body)
+        .and_then(|_| f.sync_all())
+        .map_err(StoreError::io("writing", &tmp))?;
     std::fs::rename(&tmp, path).map_err(StoreError::io("renaming", path))
 }
 
@@ -188,7 +213,10 @@ mod tests {
             password: "p:w".into(),
         };
         store(&f, "127.0.0.1:5999", &c).unwrap();
-        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(lookup(&f, "127.0.0.1:5999").unwrap(), Some(c));
         assert!(remove(&f, "127.0.0.1:5999").unwrap());
         assert_eq!(lookup(&f, "127.0.0.1:5999").unwrap(), None);

@@ -96,7 +96,11 @@ impl StoreConfig {
         if host == "localhost" {
             return true;
         }
-        let ip = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+        let ip = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
         if ip.is_some_and(|ip| ip.is_loopback()) {
             return true;
         }
@@ -128,9 +132,15 @@ fn split_url(s: &str) -> (String, Option<bool>) {
 /// The host part of `host[:port]`, keeping IPv6 brackets.
 fn host_of(registry: &str) -> &str {
     if registry.starts_with('[') {
-        return registry.split_once(']').map(|(h, _)| &registry[..h.len() + 1]).unwrap_or(registry);
+        return registry
+            .split_once(']')
+            .map(|(h, _)| &registry[..h.len() + 1])
+            .unwrap_or(registry);
     }
-    registry.rsplit_once(':').map(|(h, _)| h).unwrap_or(registry)
+    registry
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(registry)
 }
 
 fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
@@ -141,11 +151,19 @@ fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
 fn cidr_contains(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
     match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(n) & mask == u32::from(i) & mask
         }
         (IpAddr::V6(n), IpAddr::V6(i)) if bits <= 128 => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(n) & mask == u128::from(i) & mask
         }
         _ => false,

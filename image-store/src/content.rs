@@ -64,7 +64,9 @@ impl ContentStore {
         let p = self.path(d);
         match fs::metadata(&p) {
             Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::BlobNotFound(d.clone())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::BlobNotFound(d.clone()))
+            }
             Err(e) => Err(StoreError::io("stat", p)(e)),
         }
     }
@@ -82,7 +84,9 @@ impl ContentStore {
     pub fn read(&self, d: &Digest) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         let p = self.path(d);
-        self.open_blob(d)?.read_to_end(&mut v).map_err(StoreError::io("reading blob", p))?;
+        self.open_blob(d)?
+            .read_to_end(&mut v)
+            .map_err(StoreError::io("reading blob", p))?;
         Ok(v)
     }
 
@@ -91,7 +95,10 @@ impl ContentStore {
         if self.exists(expected) {
             return Ok(Ingest::Exists);
         }
-        let lock = FileLock::acquire(&self.ingest.join(format!("{}.lock", expected.hex())), LockMode::Exclusive)?;
+        let lock = FileLock::acquire(
+            &self.ingest.join(format!("{}.lock", expected.hex())),
+            LockMode::Exclusive,
+        )?;
         if self.exists(expected) {
             return Ok(Ingest::Exists);
         }
@@ -159,7 +166,9 @@ impl ContentStore {
         for e in fs::read_dir(&self.ingest).map_err(StoreError::io("listing", &self.ingest))? {
             let e = e.map_err(StoreError::io("listing", &self.ingest))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(hex) = name.strip_suffix(".lock") else { continue };
+            let Some(hex) = name.strip_suffix(".lock") else {
+                continue;
+            };
             let lock_path = e.path();
             if let Some(_held) = FileLock::try_acquire(&lock_path, LockMode::Exclusive)? {
                 let _ = fs::remove_file(self.ingest.join(format!("{hex}.partial")));
@@ -175,7 +184,9 @@ impl BlobWriter {
     /// Appends bytes.
     pub fn write_all(&mut self, buf: &[u8]) -> Result<()> {
         match self.file.as_mut() {
-            Some(f) => f.write_all(buf).map_err(StoreError::io("writing", &self.tmp)),
+            Some(f) => f
+                .write_all(buf)
+                .map_err(StoreError::io("writing", &self.tmp)),
             None => Ok(()),
         }
     }
@@ -200,18 +211,23 @@ impl BlobWriter {
         if let Some(want) = self.expected_size {
             if want != size {
                 let _ = fs::remove_file(&self.tmp);
-                return Err(mismatch(format!("size {size} bytes, expected {want} (truncated or padded)")));
+                return Err(mismatch(format!(
+                    "size {size} bytes, expected {want} (truncated or padded)"
+                )));
             }
         }
         if actual != self.expected {
             let _ = fs::remove_file(&self.tmp);
             return Err(mismatch(format!("content has digest {actual}")));
         }
-        file.sync_all().map_err(StoreError::io("fsync", &self.tmp))?;
+        file.sync_all()
+            .map_err(StoreError::io("fsync", &self.tmp))?;
         drop(file);
         fs::rename(&self.tmp, &self.dest).map_err(StoreError::io("committing", &self.dest))?;
         if let Some(dir) = self.dest.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io("fsync", dir))?;
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(StoreError::io("fsync", dir))?;
         }
         Ok(())
     }
@@ -233,11 +249,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cs = ContentStore::open(dir.path()).unwrap();
         let good = Digest::of(b"hello");
-        let Ingest::Writer(mut w) = cs.ingest(&good, Some(5)).unwrap() else { panic!() };
+        let Ingest::Writer(mut w) = cs.ingest(&good, Some(5)).unwrap() else {
+            panic!()
+        };
         w.write_all(b"hellx").unwrap();
-        assert!(matches!(w.commit("layer"), Err(StoreError::DigestMismatch { .. })));
+        assert!(matches!(
+            w.commit("layer"),
+            Err(StoreError::DigestMismatch { .. })
+        ));
         assert!(!cs.exists(&good));
-        let Ingest::Writer(mut w) = cs.ingest(&good, Some(5)).unwrap() else { panic!() };
+        let Ingest::Writer(mut w) = cs.ingest(&good, Some(5)).unwrap() else {
+            panic!()
+        };
         w.write_all(b"hell").unwrap();
         let e = w.commit("layer").unwrap_err().to_string();
         assert!(e.contains("truncated"), "{e}");
@@ -253,10 +276,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cs = ContentStore::open(dir.path()).unwrap();
         let d = Digest::of(b"x");
-        let Ingest::Writer(mut w) = cs.ingest(&d, None).unwrap() else { panic!() };
+        let Ingest::Writer(mut w) = cs.ingest(&d, None).unwrap() else {
+            panic!()
+        };
         w.write_all(b"partial").unwrap();
         std::mem::forget(w); // as if the process was killed mid-write (lock fd leaks here)
-        // The leaked lock fd is still held by this process, so nothing is removed.
+                             // The leaked lock fd is still held by this process, so nothing is removed.
         assert_eq!(cs.clean_stale_ingests().unwrap(), 0);
     }
 }

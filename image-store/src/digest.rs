@@ -62,14 +62,19 @@ impl FromStr for Digest {
             input: s.chars().take(100).collect(),
             why,
         };
-        let (alg, hex) = s.split_once(':').ok_or_else(|| err("missing algorithm prefix"))?;
+        let (alg, hex) = s
+            .split_once(':')
+            .ok_or_else(|| err("missing algorithm prefix"))?;
         if alg != "sha256" {
             return Err(err("only sha256 is supported"));
         }
         if hex.len() != 64 {
             return Err(err("sha256 digests have 64 hex characters"));
         }
-        if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(err("digest must be lowercase hex"));
         }
         Ok(Digest {
@@ -192,7 +197,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_digests() {
-        for bad in ["", "sha256:", "md5:abc", "sha256:XYZ", "sha256:../../etc/passwd"] {
+        for bad in [
+            "",
+            "sha256:",
+            "md5:abc",
+            "sha256:XYZ",
+            "sha256:../../etc/passwd",
+        ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
         let upper = format!("sha256:{}", "A".repeat(64));

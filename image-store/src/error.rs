@@ -151,7 +151,10 @@ pub enum StoreError {
 
 impl StoreError {
     /// Wraps an I/O error with what was being done to which path.
-    pub fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+    pub fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> StoreError {
         let path = path.into();
         move |source| StoreError::Io {
             context,
@@ -164,7 +167,9 @@ impl StoreError {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            StoreError::ImageNotFound(_) | StoreError::ManifestNotFound { .. } | StoreError::BlobNotFound(_)
+            StoreError::ImageNotFound(_)
+                | StoreError::ManifestNotFound { .. }
+                | StoreError::BlobNotFound(_)
         )
     }
 
@@ -172,7 +177,9 @@ impl StoreError {
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
-            StoreError::InvalidReference { .. } | StoreError::InvalidDigest(_) | StoreError::InvalidArchive(_)
+            StoreError::InvalidReference { .. }
+                | StoreError::InvalidDigest(_)
+                | StoreError::InvalidArchive(_)
         )
     }
 }

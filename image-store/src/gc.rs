@@ -33,7 +33,12 @@ impl ImageStore {
     /// Removes an image by reference or ID, as `docker rmi` does: a tag of an image with
     /// other tags is only untagged; the last tag (or `force`) deletes the image.
     /// `in_use` says whether a container uses an image (those need `force`).
-    pub fn remove(&self, name: &str, force: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<Vec<RemoveAction>> {
+    pub fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        in_use: &dyn Fn(&Digest) -> bool,
+    ) -> Result<Vec<RemoveAction>> {
         let img = self.resolve(name)?;
         let tags = self.tags_of(&img.id)?;
         let by_tag = ImageRef::parse(name)
@@ -59,11 +64,17 @@ impl ImageStore {
             if tags.len() > 1 {
                 return Err(conflict(format!(
                     "image is referenced in multiple repositories ({}); use a name or force",
-                    tags.iter().map(|t| familiar(t)).collect::<Vec<_>>().join(", ")
+                    tags.iter()
+                        .map(|t| familiar(t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             if in_use(&img.id) {
-                return Err(conflict(format!("image is being used by a container ({})", img.id.short())));
+                return Err(conflict(format!(
+                    "image is being used by a container ({})",
+                    img.id.short()
+                )));
             }
         } else if in_use(&img.id) {
             return Err(conflict(format!(
@@ -78,7 +89,11 @@ impl ImageStore {
             w.remove_image(&img.id)
         })?;
         actions.extend(tags.iter().map(|t| RemoveAction::Untagged(familiar(t))));
-        actions.extend(img.repo_digests.iter().map(|d| RemoveAction::Untagged(familiar(d))));
+        actions.extend(
+            img.repo_digests
+                .iter()
+                .map(|d| RemoveAction::Untagged(familiar(d))),
+        );
         actions.push(RemoveAction::Deleted(img.id.clone()));
         let removed_layers = self.layers_freed_by(&img)?;
         self.gc(&[])?;
@@ -94,11 +109,21 @@ impl ImageStore {
             .into_iter()
             .flat_map(|i| i.layers.into_iter().map(|l| l.chain_id))
             .collect();
-        Ok(img.layers.iter().rev().map(|l| l.chain_id.clone()).filter(|c| !others.contains(c)).collect())
+        Ok(img
+            .layers
+            .iter()
+            .rev()
+            .map(|l| l.chain_id.clone())
+            .filter(|c| !others.contains(c))
+            .collect())
     }
 
     /// Removes dangling (untagged) images, or with `all` every image no container uses.
-    pub fn prune(&self, all: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<(Vec<RemoveAction>, GcReport)> {
+    pub fn prune(
+        &self,
+        all: bool,
+        in_use: &dyn Fn(&Digest) -> bool,
+    ) -> Result<(Vec<RemoveAction>, GcReport)> {
         let mut actions = Vec::new();
         for (img, tags) in self.list()? {
             if in_use(&img.id) || (!all && !tags.is_empty()) {
@@ -124,7 +149,10 @@ impl ImageStore {
         let mut report = GcReport::default();
         let images = self.meta.read(|r| r.images())?;
         let keep_blobs: HashSet<&Digest> = images.iter().flat_map(|i| i.blobs()).collect();
-        let mut keep_chains: HashSet<Digest> = images.iter().flat_map(|i| i.layers.iter().map(|l| l.chain_id.clone())).collect();
+        let mut keep_chains: HashSet<Digest> = images
+            .iter()
+            .flat_map(|i| i.layers.iter().map(|l| l.chain_id.clone()))
+            .collect();
         keep_chains.extend(keep.iter().cloned());
 
         let snapshots = self.meta.read(|r| r.snapshots())?;
@@ -139,9 +167,14 @@ impl ImageStore {
             report.bytes_freed += rec.size;
         }
         for id in self.snapshots.dirs_on_disk()? {
-            if !kept_ids.contains(&id) && !snapshots.iter().any(|(c, r)| r.id == id && keep_chains.contains(c)) {
+            if !kept_ids.contains(&id)
+                && !snapshots
+                    .iter()
+                    .any(|(c, r)| r.id == id && keep_chains.contains(c))
+            {
                 let d = self.snapshots.snapshot_dir(id);
-                if std::fs::remove_dir_all(&d).is_ok() && !snapshots.iter().any(|(_, r)| r.id == id) {
+                if std::fs::remove_dir_all(&d).is_ok() && !snapshots.iter().any(|(_, r)| r.id == id)
+                {
                     report.snapshots_removed += 1;
                 }
             }

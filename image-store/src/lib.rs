@@ -5,6 +5,7 @@
 //! It knows nothing of containers: a container runtime asks it for an image's
 //! config and for a rootfs [`mount::Mount`], and performs the mount itself.
 
+pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod content;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod gc;
 pub mod image;
 pub mod lock;
+pub mod login;
 pub mod manifest;
 pub mod metadata;
 pub mod mount;
@@ -29,7 +31,7 @@ pub use config::{SnapshotterChoice, StoreConfig};
 pub use digest::Digest;
 pub use error::{Result, StoreError};
 pub use image::ImageRecord;
-pub use progress::{PullEvent, ProgressSink};
+pub use progress::{ProgressSink, PullEvent};
 pub use pull::PullOptions;
 pub use reference::ImageRef;
 pub use store::ImageStore;

@@ -96,7 +96,8 @@ struct RawManifest {
 
 fn descriptor(raw: RawDescriptor) -> Result<Descriptor, String> {
     let digest = raw.digest.parse::<Digest>().map_err(|e| e.to_string())?;
-    let size = u64::try_from(raw.size).map_err(|_| format!("descriptor {digest} has a negative size"))?;
+    let size =
+        u64::try_from(raw.size).map_err(|_| format!("descriptor {digest} has a negative size"))?;
     Ok(Descriptor {
         media_type: raw.media_type,
         digest,
@@ -111,20 +112,29 @@ fn descriptor(raw: RawDescriptor) -> Result<Descriptor, String> {
 
 /// Parses a manifest or index. `content_type` is what the transport said, if anything.
 pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, String> {
-    let raw: RawManifest = serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+    let raw: RawManifest =
+        serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
     if raw.schema_version == Some(1) {
         return Err("Docker schema 1 manifests are deprecated and not supported".into());
     }
     if raw.schema_version != Some(2) {
-        return Err(format!("unsupported manifest schemaVersion {:?}", raw.schema_version));
+        return Err(format!(
+            "unsupported manifest schemaVersion {:?}",
+            raw.schema_version
+        ));
     }
     let media_type = raw.media_type.clone().or(content_type.map(str::to_string));
     match (raw.manifests, raw.config, raw.layers) {
         (Some(list), None, None) => {
-            if let Some(mt) = media_type.as_deref().filter(|mt| *mt != OCI_INDEX && *mt != DOCKER_LIST) {
+            if let Some(mt) = media_type
+                .as_deref()
+                .filter(|mt| *mt != OCI_INDEX && *mt != DOCKER_LIST)
+            {
                 return Err(format!("index has unexpected media type {mt}"));
             }
-            Ok(Manifest::Index(list.into_iter().map(descriptor).collect::<Result<_, _>>()?))
+            Ok(Manifest::Index(
+                list.into_iter().map(descriptor).collect::<Result<_, _>>()?,
+            ))
         }
         (None, Some(config), Some(layers)) => {
             let media_type = media_type.unwrap_or_else(|| OCI_MANIFEST.to_string());
@@ -138,10 +148,16 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manife
                     config.media_type
                 ));
             }
-            let layers = layers.into_iter().map(descriptor).collect::<Result<Vec<_>, _>>()?;
+            let layers = layers
+                .into_iter()
+                .map(descriptor)
+                .collect::<Result<Vec<_>, _>>()?;
             for l in &layers {
                 if Compression::from_media_type(&l.media_type).is_none() {
-                    return Err(format!("layer {} has unsupported media type {}", l.digest, l.media_type));
+                    return Err(format!(
+                        "layer {} has unsupported media type {}",
+                        l.digest, l.media_type
+                    ));
                 }
             }
             Ok(Manifest::Image(ImageManifest {
@@ -155,11 +171,23 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manife
 }
 
 /// Picks the index entry that best fits `want`; errors list what the index offers.
-pub fn choose_platform<'a>(entries: &'a [Descriptor], want: &Platform) -> Result<&'a Descriptor, String> {
+pub fn choose_platform<'a>(
+    entries: &'a [Descriptor],
+    want: &Platform,
+) -> Result<&'a Descriptor, String> {
     let best = entries
         .iter()
-        .filter(|d| d.media_type.is_empty() || d.media_type == OCI_MANIFEST || d.media_type == DOCKER_MANIFEST)
-        .filter_map(|d| d.platform.as_ref().and_then(|p| want.match_score(p)).map(|s| (s, d)))
+        .filter(|d| {
+            d.media_type.is_empty()
+                || d.media_type == OCI_MANIFEST
+                || d.media_type == DOCKER_MANIFEST
+        })
+        .filter_map(|d| {
+            d.platform
+                .as_ref()
+                .and_then(|p| want.match_score(p))
+                .map(|s| (s, d))
+        })
         .max_by_key(|(s, _)| *s);
     match best {
         Some((_, d)) => Ok(d),
@@ -204,9 +232,13 @@ struct RawRootfs {
 
 /// Parses an image config.
 pub fn parse_config(bytes: &[u8]) -> Result<ImageConfigInfo, String> {
-    let raw: RawConfig = serde_json::from_slice(bytes).map_err(|e| format!("image config is not valid: {e}"))?;
+    let raw: RawConfig =
+        serde_json::from_slice(bytes).map_err(|e| format!("image config is not valid: {e}"))?;
     if raw.rootfs.kind != "layers" {
-        return Err(format!("image config rootfs type {:?} is not \"layers\"", raw.rootfs.kind));
+        return Err(format!(
+            "image config rootfs type {:?} is not \"layers\"",
+            raw.rootfs.kind
+        ));
     }
     let diff_ids = raw
         .rootfs
@@ -240,7 +272,9 @@ mod tests {
             d('a'),
             d('b')
         );
-        let Manifest::Image(im) = parse_manifest(m.as_bytes(), None).unwrap() else { panic!() };
+        let Manifest::Image(im) = parse_manifest(m.as_bytes(), None).unwrap() else {
+            panic!()
+        };
         assert_eq!(im.layers.len(), 1);
         assert_eq!(im.config.size, 10);
     }
@@ -248,23 +282,31 @@ mod tests {
     #[test]
     fn rejects_bad_documents() {
         assert!(parse_manifest(b"{", None).unwrap_err().contains("JSON"));
-        assert!(parse_manifest(br#"{"schemaVersion":1}"#, None).unwrap_err().contains("schema 1"));
+        assert!(parse_manifest(br#"{"schemaVersion":1}"#, None)
+            .unwrap_err()
+            .contains("schema 1"));
         let neg = format!(
             r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":-1}},"layers":[]}}"#,
             d('a')
         );
-        assert!(parse_manifest(neg.as_bytes(), None).unwrap_err().contains("negative"));
+        assert!(parse_manifest(neg.as_bytes(), None)
+            .unwrap_err()
+            .contains("negative"));
         let art = format!(
             r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"{}","size":1}},"layers":[]}}"#,
             d('a')
         );
-        assert!(parse_manifest(art.as_bytes(), None).unwrap_err().contains("not a container image"));
+        assert!(parse_manifest(art.as_bytes(), None)
+            .unwrap_err()
+            .contains("not a container image"));
         let badlayer = format!(
             r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":1}},"layers":[{{"mediaType":"application/x-foo","digest":"{}","size":1}}]}}"#,
             d('a'),
             d('b')
         );
-        assert!(parse_manifest(badlayer.as_bytes(), None).unwrap_err().contains("unsupported media type"));
+        assert!(parse_manifest(badlayer.as_bytes(), None)
+            .unwrap_err()
+            .contains("unsupported media type"));
     }
 
     #[test]
@@ -276,7 +318,9 @@ mod tests {
             d('a'),
             d('b')
         );
-        let Manifest::Index(e) = parse_manifest(idx.as_bytes(), None).unwrap() else { panic!() };
+        let Manifest::Index(e) = parse_manifest(idx.as_bytes(), None).unwrap() else {
+            panic!()
+        };
         let amd = choose_platform(&e, &"linux/amd64".parse().unwrap()).unwrap();
         assert_eq!(amd.digest.to_string(), d('b'));
         let none = choose_platform(&e, &"linux/s390x".parse().unwrap()).unwrap_err();

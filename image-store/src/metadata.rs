@@ -142,7 +142,8 @@ macro_rules! read_methods {
             pub fn tag(&self, name: &str) -> Result<Option<Digest>> {
                 let t = self.txn.open_table(TAGS).map_err(|e| self.err(e))?;
                 let v = t.get(name).map_err(|e| self.err(e))?;
-                v.map(|v| v.value().parse::<Digest>().map_err(|e| self.err(e))).transpose()
+                v.map(|v| v.value().parse::<Digest>().map_err(|e| self.err(e)))
+                    .transpose()
             }
 
             /// Every (name:tag, image ID) pair.
@@ -151,7 +152,10 @@ macro_rules! read_methods {
                 let mut out = Vec::new();
                 for row in t.iter().map_err(|e| self.err(e))? {
                     let (k, v) = row.map_err(|e| self.err(e))?;
-                    out.push((k.value().to_string(), v.value().parse().map_err(|e| self.err(e))?));
+                    out.push((
+                        k.value().to_string(),
+                        v.value().parse().map_err(|e| self.err(e))?,
+                    ));
                 }
                 Ok(out)
             }
@@ -159,7 +163,9 @@ macro_rules! read_methods {
             /// The snapshot of a chain ID.
             pub fn snapshot(&self, chain_id: &Digest) -> Result<Option<SnapshotRecord>> {
                 let t = self.txn.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
-                let v = t.get(chain_id.to_string().as_str()).map_err(|e| self.err(e))?;
+                let v = t
+                    .get(chain_id.to_string().as_str())
+                    .map_err(|e| self.err(e))?;
                 v.map(|v| decode(self.path, v.value())).transpose()
             }
 
@@ -169,7 +175,10 @@ macro_rules! read_methods {
                 let mut out = Vec::new();
                 for row in t.iter().map_err(|e| self.err(e))? {
                     let (k, v) = row.map_err(|e| self.err(e))?;
-                    out.push((k.value().parse().map_err(|e| self.err(e))?, decode(self.path, v.value())?));
+                    out.push((
+                        k.value().parse().map_err(|e| self.err(e))?,
+                        decode(self.path, v.value())?,
+                    ));
                 }
                 Ok(out)
             }
@@ -192,7 +201,8 @@ impl Writer<'_> {
     pub fn put_image(&self, img: &ImageRecord) -> Result<()> {
         let mut t = self.txn.open_table(IMAGES).map_err(|e| self.err(e))?;
         let bytes = encode(self.path, img)?;
-        t.insert(img.id.to_string().as_str(), bytes.as_slice()).map_err(|e| self.err(e))?;
+        t.insert(img.id.to_string().as_str(), bytes.as_slice())
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -206,29 +216,35 @@ impl Writer<'_> {
     /// Points `name` (registry/repo:tag) at an image; returns the image it pointed at before.
     pub fn set_tag(&self, name: &str, id: &Digest) -> Result<Option<Digest>> {
         let mut t = self.txn.open_table(TAGS).map_err(|e| self.err(e))?;
-        let old = t.insert(name, id.to_string().as_str()).map_err(|e| self.err(e))?;
-        old.map(|v| v.value().parse::<Digest>().map_err(|e| self.err(e))).transpose()
+        let old = t
+            .insert(name, id.to_string().as_str())
+            .map_err(|e| self.err(e))?;
+        old.map(|v| v.value().parse::<Digest>().map_err(|e| self.err(e)))
+            .transpose()
     }
 
     /// Removes a tag; returns the image it pointed at.
     pub fn remove_tag(&self, name: &str) -> Result<Option<Digest>> {
         let mut t = self.txn.open_table(TAGS).map_err(|e| self.err(e))?;
         let old = t.remove(name).map_err(|e| self.err(e))?;
-        old.map(|v| v.value().parse::<Digest>().map_err(|e| self.err(e))).transpose()
+        old.map(|v| v.value().parse::<Digest>().map_err(|e| self.err(e)))
+            .transpose()
     }
 
     /// Records a committed snapshot.
     pub fn put_snapshot(&self, chain_id: &Digest, s: &SnapshotRecord) -> Result<()> {
         let mut t = self.txn.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
         let bytes = encode(self.path, s)?;
-        t.insert(chain_id.to_string().as_str(), bytes.as_slice()).map_err(|e| self.err(e))?;
+        t.insert(chain_id.to_string().as_str(), bytes.as_slice())
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     /// Forgets a snapshot.
     pub fn remove_snapshot(&self, chain_id: &Digest) -> Result<()> {
         let mut t = self.txn.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
-        t.remove(chain_id.to_string().as_str()).map_err(|e| self.err(e))?;
+        t.remove(chain_id.to_string().as_str())
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -242,7 +258,12 @@ impl Writer<'_> {
     /// Returns the next value of a named counter (starting at 1).
     pub fn next(&self, counter: &str) -> Result<u64> {
         let mut t = self.txn.open_table(COUNTERS).map_err(|e| self.err(e))?;
-        let n = t.get(counter).map_err(|e| self.err(e))?.map(|v| v.value()).unwrap_or(0) + 1;
+        let n = t
+            .get(counter)
+            .map_err(|e| self.err(e))?
+            .map(|v| v.value())
+            .unwrap_or(0)
+            + 1;
         t.insert(counter, n).map_err(|e| self.err(e))?;
         Ok(n)
     }

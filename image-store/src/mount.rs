@@ -7,7 +7,7 @@
 //! hundreds of layers still mount.
 
 use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd, AsRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -43,7 +43,11 @@ impl Mount {
         let lowers: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
         let mut s = format!("lowerdir={}", lowers.join(":"));
         if let Some((u, w)) = upper {
-            s.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
+            s.push_str(&format!(
+                ",upperdir={},workdir={}",
+                u.display(),
+                w.display()
+            ));
         }
         s
     }
@@ -56,8 +60,14 @@ impl Mount {
         };
         match self {
             Mount::Bind { source, readonly } => {
-                mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                    .map_err(|e| fail(format!("bind {}: {e}", source.display())))?;
+                mount(
+                    Some(source),
+                    target,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| fail(format!("bind {}: {e}", source.display())))?;
                 if *readonly {
                     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
                     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
@@ -71,14 +81,25 @@ impl Mount {
                 }
                 if let Some((u, w)) = upper {
                     for d in [u, w] {
-                        std::fs::create_dir_all(d).map_err(|e| fail(format!("creating {}: {e}", d.display())))?;
+                        std::fs::create_dir_all(d)
+                            .map_err(|e| fail(format!("creating {}: {e}", d.display())))?;
                     }
                 }
                 let opts = Self::overlay_options(lower, upper.as_ref());
                 if opts.len() <= LEGACY_MOUNT_DATA_MAX {
-                    let flags = if upper.is_none() { MsFlags::MS_RDONLY } else { MsFlags::empty() };
-                    mount(Some("overlay"), target, Some("overlay"), flags, Some(opts.as_str()))
-                        .map_err(|e| fail(format!("overlay ({} layers): {e}", lower.len())))
+                    let flags = if upper.is_none() {
+                        MsFlags::MS_RDONLY
+                    } else {
+                        MsFlags::empty()
+                    };
+                    mount(
+                        Some("overlay"),
+                        target,
+                        Some("overlay"),
+                        flags,
+                        Some(opts.as_str()),
+                    )
+                    .map_err(|e| fail(format!("overlay ({} layers): {e}", lower.len())))
                 } else {
                     mount_overlay_fsconfig(lower, upper.as_ref(), target).map_err(|e| {
                         fail(format!(
@@ -98,10 +119,12 @@ pub fn unmount(target: &Path) -> Result<()> {
     match umount2(target, MntFlags::empty()) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
-        Err(nix::errno::Errno::EBUSY) => umount2(target, MntFlags::MNT_DETACH).map_err(|e| StoreError::Mount {
-            target: target.to_path_buf(),
-            why: format!("unmount: {e}"),
-        }),
+        Err(nix::errno::Errno::EBUSY) => {
+            umount2(target, MntFlags::MNT_DETACH).map_err(|e| StoreError::Mount {
+                target: target.to_path_buf(),
+                why: format!("unmount: {e}"),
+            })
+        }
         Err(e) => Err(StoreError::Mount {
             target: target.to_path_buf(),
             why: format!("unmount: {e}"),
@@ -117,7 +140,8 @@ const MOUNT_ATTR_RDONLY: libc::c_uint = 1;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 
 fn cstr(s: &[u8]) -> std::io::Result<CString> {
-    CString::new(s).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))
+    CString::new(s)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))
 }
 
 fn check(rc: libc::c_long) -> std::io::Result<libc::c_long> {
@@ -132,12 +156,30 @@ fn fsconfig_string(fd: &OwnedFd, key: &str, value: &[u8]) -> std::io::Result<()>
     let k = cstr(key.as_bytes())?;
     let v = cstr(value)?;
     // SAFETY: valid fd and NUL-terminated strings that outlive the call.
-    check(unsafe { libc::syscall(libc::SYS_fsconfig, fd.as_raw_fd(), FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0) })
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{key}={}: {e}", String::from_utf8_lossy(value))))?;
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fd.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            k.as_ptr(),
+            v.as_ptr(),
+            0,
+        )
+    })
+    .map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("{key}={}: {e}", String::from_utf8_lossy(value)),
+        )
+    })?;
     Ok(())
 }
 
-fn mount_overlay_fsconfig(lower: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>, target: &Path) -> std::io::Result<()> {
+fn mount_overlay_fsconfig(
+    lower: &[PathBuf],
+    upper: Option<&(PathBuf, PathBuf)>,
+    target: &Path,
+) -> std::io::Result<()> {
     let fstype = cstr(b"overlay")?;
     // SAFETY: fsopen with a valid string; the returned fd is owned below.
     let fs = check(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })?;
@@ -152,10 +194,24 @@ fn mount_overlay_fsconfig(lower: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>,
     }
     let null = std::ptr::null::<libc::c_char>();
     // SAFETY: valid fd, no strings.
-    check(unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_CMD_CREATE, null, null, 0) })?;
-    let attrs = if upper.is_none() { MOUNT_ATTR_RDONLY } else { 0 };
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            null,
+            null,
+            0,
+        )
+    })?;
+    let attrs = if upper.is_none() {
+        MOUNT_ATTR_RDONLY
+    } else {
+        0
+    };
     // SAFETY: valid fd.
-    let mnt = check(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })?;
+    let mnt =
+        check(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })?;
     // SAFETY: the kernel just gave us this descriptor.
     let mnt = unsafe { OwnedFd::from_raw_fd(mnt as i32) };
     let empty = cstr(b"")?;

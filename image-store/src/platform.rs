@@ -56,7 +56,11 @@ impl Platform {
             (_, None) => Some(2),
             (None, Some(_)) => Some(1),
             // arm64 images are all v8; an arm/v6 image runs on arm/v7, not the reverse.
-            (Some(want), Some(have)) if self.architecture == "arm" && have.as_str() < want.as_str() => Some(1),
+            (Some(want), Some(have))
+                if self.architecture == "arm" && have.as_str() < want.as_str() =>
+            {
+                Some(1)
+            }
             (Some(_), Some(_)) => None,
         }
     }
@@ -80,7 +84,8 @@ impl FromStr for Platform {
             why: format!("invalid platform: {why}"),
         };
         let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let ok =
+            |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| ok(p)) {
             return Err(bad("expected os/arch[/variant]"));
         }
@@ -104,7 +109,10 @@ mod tests {
     fn scores() {
         assert_eq!(p("linux/amd64").match_score(&p("linux/amd64")), Some(2));
         assert_eq!(p("linux/amd64").match_score(&p("linux/arm64")), None);
-        assert_eq!(p("linux/arm64/v8").match_score(&p("linux/arm64/v8")), Some(3));
+        assert_eq!(
+            p("linux/arm64/v8").match_score(&p("linux/arm64/v8")),
+            Some(3)
+        );
         assert_eq!(p("linux/arm64/v8").match_score(&p("linux/arm64")), Some(2));
         assert_eq!(p("linux/arm/v7").match_score(&p("linux/arm/v6")), Some(1));
         assert_eq!(p("linux/arm/v6").match_score(&p("linux/arm/v7")), None);

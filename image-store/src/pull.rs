@@ -29,15 +29,22 @@ pub struct PullOptions {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Registry {
-        reference: String::new(),
-        why: format!("internal task failed: {e}"),
-    })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Registry {
+            reference: String::new(),
+            why: format!("internal task failed: {e}"),
+        })?
 }
 
 impl ImageStore {
     /// Pulls `reference` into the store and returns the image.
-    pub async fn pull(&self, reference: &str, opts: &PullOptions, progress: ProgressSink) -> Result<ImageRecord> {
+    pub async fn pull(
+        &self,
+        reference: &str,
+        opts: &PullOptions,
+        progress: ProgressSink,
+    ) -> Result<ImageRecord> {
         let image = ImageRef::parse(reference)?;
         let store = self.clone();
         let _gc_guard = blocking(move || store.hold_against_gc()).await?;
@@ -58,9 +65,26 @@ impl ImageStore {
         })
     }
 
-    async fn pull_from(&self, ep: &Endpoint, image: &ImageRef, opts: &PullOptions, progress: &ProgressSink) -> Result<ImageRecord> {
-        let auth_file = self.config.auth_file.clone().unwrap_or_else(auth::default_auth_file);
-        let creds = auth::lookup(&auth_file, if ep.mirror { &ep.host } else { image.registry() })?;
+    async fn pull_from(
+        &self,
+        ep: &Endpoint,
+        image: &ImageRef,
+        opts: &PullOptions,
+        progress: &ProgressSink,
+    ) -> Result<ImageRecord> {
+        let auth_file = self
+            .config
+            .auth_file
+            .clone()
+            .unwrap_or_else(auth::default_auth_file);
+        let creds = auth::lookup(
+            &auth_file,
+            if ep.mirror {
+                &ep.host
+            } else {
+                image.registry()
+            },
+        )?;
         let client = Arc::new(RepoClient::new(ep, image, creds));
         let tag_or_digest = match (image.digest(), image.tag()) {
             (Some(d), _) => d.to_string(),
@@ -68,7 +92,10 @@ impl ImageStore {
             (None, None) => "latest".to_string(),
         };
         progress(PullEvent::Resolving {
-            tag: image.tag().map(str::to_string).unwrap_or_else(|| tag_or_digest.clone()),
+            tag: image
+                .tag()
+                .map(str::to_string)
+                .unwrap_or_else(|| tag_or_digest.clone()),
             repository: image.familiar_name(),
         });
         let unsupported = |why: String| StoreError::UnsupportedManifest {
@@ -76,32 +103,42 @@ impl ImageStore {
             why,
         };
         let (bytes, digest) = client.manifest(&tag_or_digest).await?;
-        let platform = opts.platform.clone().unwrap_or_else(|| self.platform.clone());
-        let (index, manifest_bytes, manifest_digest, manifest) = match manifest::parse_manifest(&bytes, None).map_err(unsupported)? {
-            Manifest::Image(m) => (None, bytes, digest, m),
-            Manifest::Index(entries) => {
-                let chosen = manifest::choose_platform(&entries, &platform).map_err(|available| StoreError::NoMatchingPlatform {
-                    reference: image.to_string(),
-                    platform: platform.to_string(),
-                    available,
-                })?;
-                let (mbytes, mdigest) = client.manifest(&chosen.digest.to_string()).await?;
-                if mbytes.len() as u64 != chosen.size {
-                    return Err(StoreError::DigestMismatch {
-                        what: "manifest",
-                        expected: chosen.digest.clone(),
-                        why: format!("size {} bytes, index says {}", mbytes.len(), chosen.size),
-                    });
+        let platform = opts
+            .platform
+            .clone()
+            .unwrap_or_else(|| self.platform.clone());
+        let (index, manifest_bytes, manifest_digest, manifest) =
+            match manifest::parse_manifest(&bytes, None).map_err(unsupported)? {
+                Manifest::Image(m) => (None, bytes, digest, m),
+                Manifest::Index(entries) => {
+                    let chosen =
+                        manifest::choose_platform(&entries, &platform).map_err(|available| {
+                            StoreError::NoMatchingPlatform {
+                                reference: image.to_string(),
+                                platform: platform.to_string(),
+                                available,
+                            }
+                        })?;
+                    let (mbytes, mdigest) = client.manifest(&chosen.digest.to_string()).await?;
+                    if mbytes.len() as u64 != chosen.size {
+                        return Err(StoreError::DigestMismatch {
+                            what: "manifest",
+                            expected: chosen.digest.clone(),
+                            why: format!("size {} bytes, index says {}", mbytes.len(), chosen.size),
+                        });
+                    }
+                    match manifest::parse_manifest(&mbytes, Some(&chosen.media_type))
+                        .map_err(unsupported)?
+                    {
+                        Manifest::Image(m) => (Some((bytes, digest)), mbytes, mdigest, m),
+                        Manifest::Index(_) => return Err(unsupported("nested index".into())),
+                    }
                 }
-                match manifest::parse_manifest(&mbytes, Some(&chosen.media_type)).map_err(unsupported)? {
-                    Manifest::Image(m) => (Some((bytes, digest)), mbytes, mdigest, m),
-                    Manifest::Index(_) => return Err(unsupported("nested index".into())),
-                }
-            }
-        };
+            };
 
         // Config first: it names the uncompressed layers.
-        self.fetch_blob(&client, &manifest.config, "config", None).await?;
+        self.fetch_blob(&client, &manifest.config, "config", None)
+            .await?;
         let config_bytes = self.content.read(&manifest.config.digest)?;
         let info = manifest::parse_config(&config_bytes).map_err(unsupported)?;
         if info.diff_ids.len() != manifest.layers.len() {
@@ -116,12 +153,22 @@ impl ImageStore {
         }
         let chains = chain_ids(&info.diff_ids);
         progress(PullEvent::Layers {
-            layers: manifest.layers.iter().map(|l| (l.digest.clone(), l.size)).collect(),
+            layers: manifest
+                .layers
+                .iter()
+                .map(|l| (l.digest.clone(), l.size))
+                .collect(),
         });
 
-        let sizes = self.fetch_and_unpack(&client, &manifest.layers, &info.diff_ids, &chains, progress).await?;
+        let sizes = self
+            .fetch_and_unpack(&client, &manifest.layers, &info.diff_ids, &chains, progress)
+            .await?;
 
-        let repo_digest = format!("{}@{}", image.name(), index.as_ref().map(|(_, d)| d).unwrap_or(&manifest_digest));
+        let repo_digest = format!(
+            "{}@{}",
+            image.name(),
+            index.as_ref().map(|(_, d)| d).unwrap_or(&manifest_digest)
+        );
         let tag = image.tag().map(|t| image.with_tag(t).to_string());
         let (record, updated) = self.commit_image(NewImage {
             manifest_bytes: &manifest_bytes,
@@ -153,7 +200,9 @@ impl ImageStore {
         let content = self.content.clone();
         let (d, size) = (desc.digest.clone(), desc.size);
         let ingest = blocking(move || content.ingest(&d, Some(size))).await?;
-        let Ingest::Writer(mut writer) = ingest else { return Ok(false) };
+        let Ingest::Writer(mut writer) = ingest else {
+            return Ok(false);
+        };
         client
             .blob(&desc.digest, desc.size, &mut writer, |n| {
                 if let Some(f) = on_bytes {
@@ -177,7 +226,12 @@ impl ImageStore {
     ) -> Result<Vec<u64>> {
         let existing: Vec<bool> = {
             let chains = chains.to_vec();
-            self.meta.read(|r| chains.iter().map(|c| Ok(r.snapshot(c)?.is_some())).collect::<Result<Vec<_>>>())?
+            self.meta.read(|r| {
+                chains
+                    .iter()
+                    .map(|c| Ok(r.snapshot(c)?.is_some()))
+                    .collect::<Result<Vec<_>>>()
+            })?
         };
         let sem = Arc::new(Semaphore::new(self.config.max_concurrent_downloads.max(1)));
         let mut downloads: Vec<Option<JoinHandle<Result<()>>>> = Vec::with_capacity(layers.len());
@@ -189,13 +243,21 @@ impl ImageStore {
                 downloads.push(None);
                 continue;
             }
-            let (store, client, sem, progress, layer) =
-                (self.clone(), client.clone(), sem.clone(), progress.clone(), layer.clone());
+            let (store, client, sem, progress, layer) = (
+                self.clone(),
+                client.clone(),
+                sem.clone(),
+                progress.clone(),
+                layer.clone(),
+            );
             downloads.push(Some(tokio::spawn(async move {
-                let _permit = sem.acquire_owned().await.map_err(|e| StoreError::Registry {
-                    reference: layer.digest.to_string(),
-                    why: e.to_string(),
-                })?;
+                let _permit = sem
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| StoreError::Registry {
+                        reference: layer.digest.to_string(),
+                        why: e.to_string(),
+                    })?;
                 let (d, total) = (layer.digest.clone(), layer.size);
                 let p2 = progress.clone();
                 let report = move |n: u64| {
@@ -205,7 +267,9 @@ impl ImageStore {
                         total,
                     })
                 };
-                store.fetch_blob(&client, &layer, "layer", Some(&report)).await?;
+                store
+                    .fetch_blob(&client, &layer, "layer", Some(&report))
+                    .await?;
                 progress(PullEvent::DownloadComplete {
                     layer: layer.digest.clone(),
                 });
@@ -236,8 +300,13 @@ impl ImageStore {
                 });
             }
             let store = self.clone();
-            let (chain, parent, diff) = (chains[i].clone(), (i > 0).then(|| chains[i - 1].clone()), diff_ids[i].clone());
-            let unpacked = blocking(move || store.unpack_layer(&layer, &chain, parent.as_ref(), &diff)).await;
+            let (chain, parent, diff) = (
+                chains[i].clone(),
+                (i > 0).then(|| chains[i - 1].clone()),
+                diff_ids[i].clone(),
+            );
+            let unpacked =
+                blocking(move || store.unpack_layer(&layer, &chain, parent.as_ref(), &diff)).await;
             match unpacked {
                 Ok(size) => sizes.push(size),
                 Err(e) => {
@@ -278,11 +347,18 @@ pub(crate) struct NewImage<'a> {
 impl ImageStore {
     /// Unpacks one layer (whose blob is committed) into its snapshot unless it exists;
     /// returns its uncompressed size.
-    pub(crate) fn unpack_layer(&self, layer: &Descriptor, chain: &Digest, parent: Option<&Digest>, diff_id: &Digest) -> Result<u64> {
+    pub(crate) fn unpack_layer(
+        &self,
+        layer: &Descriptor,
+        chain: &Digest,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+    ) -> Result<u64> {
         let (rec, _) = self.snapshots.ensure(chain, parent, diff_id, || {
             let mut blob = self.content.open_blob(&layer.digest)?;
-            let compression = sniff_compression(&mut blob, &layer.media_type)
-                .map_err(StoreError::io("reading layer", self.content.path(&layer.digest)))?;
+            let compression = sniff_compression(&mut blob, &layer.media_type).map_err(
+                StoreError::io("reading layer", self.content.path(&layer.digest)),
+            )?;
             Ok(LayerSource {
                 blob,
                 compression,
@@ -295,7 +371,8 @@ impl ImageStore {
     /// Stores the manifest (and index) blobs and records the image and its tags in one
     /// metadata commit. Returns the record and whether anything changed.
     pub(crate) fn commit_image(&self, new: NewImage) -> Result<(ImageRecord, bool)> {
-        self.content.write_bytes(new.manifest_bytes, Some(new.manifest_digest))?;
+        self.content
+            .write_bytes(new.manifest_bytes, Some(new.manifest_digest))?;
         if let Some((ib, id)) = new.index {
             self.content.write_bytes(ib, Some(id))?;
         }
@@ -328,7 +405,12 @@ impl ImageStore {
         self.meta.write(|w| {
             let (record, mut updated) = match w.image(&record.id)? {
                 Some(mut old) => {
-                    let missing: Vec<String> = record.repo_digests.iter().filter(|d| !old.repo_digests.contains(d)).cloned().collect();
+                    let missing: Vec<String> = record
+                        .repo_digests
+                        .iter()
+                        .filter(|d| !old.repo_digests.contains(d))
+                        .cloned()
+                        .collect();
                     let changed = !missing.is_empty();
                     if changed {
                         old.repo_digests.extend(missing);
@@ -363,7 +445,9 @@ fn sniff_compression(blob: &mut std::fs::File, media_type: &str) -> std::io::Res
     }
     blob.seek(SeekFrom::Start(0))?;
     Ok(match Compression::sniff(&head[..n]) {
-        Compression::None if n == 0 => Compression::from_media_type(media_type).unwrap_or(Compression::None),
+        Compression::None if n == 0 => {
+            Compression::from_media_type(media_type).unwrap_or(Compression::None)
+        }
         c => c,
     })
 }

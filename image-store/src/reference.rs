@@ -36,7 +36,10 @@ impl ImageRef {
         }
         let r = Reference::try_from(s).map_err(|e| invalid(e.to_string()))?;
         let digest = match r.digest() {
-            Some(d) => Some(d.parse::<Digest>().map_err(|e| invalid(e.why.to_string()))?),
+            Some(d) => Some(
+                d.parse::<Digest>()
+                    .map_err(|e| invalid(e.why.to_string()))?,
+            ),
             None => None,
         };
         let mut registry = r.registry().to_string();
@@ -49,7 +52,11 @@ impl ImageRef {
         }
         // A digest alone does not imply `latest`.
         let tag = match (r.tag(), &digest) {
-            (Some(t), Some(_)) if !s.contains(&format!(":{t}@")) && !s.ends_with(&format!(":{t}")) => None,
+            (Some(t), Some(_))
+                if !s.contains(&format!(":{t}@")) && !s.ends_with(&format!(":{t}")) =>
+            {
+                None
+            }
             (t, _) => t.map(str::to_string),
         };
         Ok(ImageRef {
@@ -61,7 +68,12 @@ impl ImageRef {
     }
 
     /// Builds a reference from its parts (used when reading back stored names).
-    pub fn from_parts(registry: &str, repository: &str, tag: Option<&str>, digest: Option<Digest>) -> Self {
+    pub fn from_parts(
+        registry: &str,
+        repository: &str,
+        tag: Option<&str>,
+        digest: Option<Digest>,
+    ) -> Self {
         ImageRef {
             registry: registry.to_string(),
             repository: repository.to_string(),
@@ -103,7 +115,9 @@ impl ImageRef {
 
     /// `name:tag` as Docker prints it in RepoTags, when there is a tag.
     pub fn familiar_tagged(&self) -> Option<String> {
-        self.tag.as_ref().map(|t| format!("{}:{t}", self.familiar_name()))
+        self.tag
+            .as_ref()
+            .map(|t| format!("{}:{t}", self.familiar_name()))
     }
 
     /// The same reference with another tag and no digest.
@@ -127,10 +141,17 @@ impl ImageRef {
     /// The reference in the form the registry client library takes.
     pub fn to_oci(&self) -> Reference {
         match (&self.tag, &self.digest) {
-            (Some(t), Some(d)) => {
-                Reference::with_tag_and_digest(self.registry.clone(), self.repository.clone(), t.clone(), d.to_string())
-            }
-            (_, Some(d)) => Reference::with_digest(self.registry.clone(), self.repository.clone(), d.to_string()),
+            (Some(t), Some(d)) => Reference::with_tag_and_digest(
+                self.registry.clone(),
+                self.repository.clone(),
+                t.clone(),
+                d.to_string(),
+            ),
+            (_, Some(d)) => Reference::with_digest(
+                self.registry.clone(),
+                self.repository.clone(),
+                d.to_string(),
+            ),
             (t, None) => Reference::with_tag(
                 self.registry.clone(),
                 self.repository.clone(),
@@ -143,7 +164,10 @@ impl ImageRef {
 /// Docker's short form of `registry/repository`.
 pub fn familiar_name(registry: &str, repository: &str) -> String {
     if registry == DOCKER_HUB {
-        repository.strip_prefix("library/").unwrap_or(repository).to_string()
+        repository
+            .strip_prefix("library/")
+            .unwrap_or(repository)
+            .to_string()
     } else {
         format!("{registry}/{repository}")
     }
@@ -186,10 +210,18 @@ mod tests {
         let r = ImageRef::parse("alpine").unwrap();
         assert_eq!(r.to_string(), "docker.io/library/alpine:latest");
         assert_eq!(r.familiar_name(), "alpine");
-        assert_eq!(ImageRef::parse("user/app:1").unwrap().to_string(), "docker.io/user/app:1");
-        assert_eq!(ImageRef::parse("user/app:1").unwrap().familiar_name(), "user/app");
         assert_eq!(
-            ImageRef::parse("index.docker.io/library/busybox").unwrap().to_string(),
+            ImageRef::parse("user/app:1").unwrap().to_string(),
+            "docker.io/user/app:1"
+        );
+        assert_eq!(
+            ImageRef::parse("user/app:1").unwrap().familiar_name(),
+            "user/app"
+        );
+        assert_eq!(
+            ImageRef::parse("index.docker.io/library/busybox")
+                .unwrap()
+                .to_string(),
             "docker.io/library/busybox:latest"
         );
     }
@@ -217,7 +249,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        for bad in ["", "UPPER/case", "a b", "http://x/y", "alpine@sha256:123", ":tag", "alpine:"] {
+        for bad in [
+            "",
+            "UPPER/case",
+            "a b",
+            "http://x/y",
+            "alpine@sha256:123",
+            ":tag",
+            "alpine:",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

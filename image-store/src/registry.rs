@@ -92,14 +92,23 @@ impl RepoClient {
             return Err(StoreError::DigestMismatch {
                 what: "manifest",
                 expected: reference.parse()?,
-                why: format!("registry {} served content with digest {actual}", self.endpoint.host),
+                why: format!(
+                    "registry {} served content with digest {actual}",
+                    self.endpoint.host
+                ),
             });
         }
         Ok((bytes.to_vec(), actual))
     }
 
     /// Streams blob `digest` into `writer`, reporting bytes as they arrive.
-    pub async fn blob(&self, digest: &Digest, size: u64, writer: &mut BlobWriter, mut on_bytes: impl FnMut(u64)) -> Result<()> {
+    pub async fn blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        writer: &mut BlobWriter,
+        mut on_bytes: impl FnMut(u64),
+    ) -> Result<()> {
         let r = self.reference(&digest.to_string());
         let desc = OciDescriptor {
             digest: digest.to_string(),
@@ -157,7 +166,9 @@ impl RepoClient {
                 RegistryAuth::Anonymous => "credentials required (skiff login)".into(),
                 _ => "unauthorized: the credentials were refused".into(),
             }),
-            OciDistributionError::ImageManifestNotFoundError(m) => StoreError::ManifestNotFound { reference, why: m },
+            OciDistributionError::ImageManifestNotFoundError(m) => {
+                StoreError::ManifestNotFound { reference, why: m }
+            }
             OciDistributionError::RegistryError { envelope, .. } => {
                 let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
                 let text = envelope
@@ -185,7 +196,10 @@ impl RepoClient {
                         why: format!("{what}: {text}"),
                     }
                 } else {
-                    StoreError::Registry { reference, why: text }
+                    StoreError::Registry {
+                        reference,
+                        why: text,
+                    }
                 }
             }
             OciDistributionError::ServerError { code, message, .. } => match code {
@@ -196,14 +210,19 @@ impl RepoClient {
                 },
                 _ => StoreError::Registry {
                     reference,
-                    why: format!("HTTP {code}: {}", message.chars().take(300).collect::<String>()),
+                    why: format!(
+                        "HTTP {code}: {}",
+                        message.chars().take(300).collect::<String>()
+                    ),
                 },
             },
-            OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => StoreError::RegistryUnreachable {
-                registry,
-                reference,
-                why: error_chain(&e),
-            },
+            OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
+                StoreError::RegistryUnreachable {
+                    registry,
+                    reference,
+                    why: error_chain(&e),
+                }
+            }
             OciDistributionError::DigestError(d) => StoreError::Registry {
                 reference,
                 why: format!("{what} digest: {d}"),

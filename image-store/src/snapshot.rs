@@ -67,7 +67,12 @@ impl Snapshots {
         let locks = dir.join("locks");
         fs::create_dir_all(&locks).map_err(StoreError::io("creating", &locks))?;
         let kind = settle_kind(root, &meta, choice)?;
-        Ok(Snapshots { dir, locks, kind, meta })
+        Ok(Snapshots {
+            dir,
+            locks,
+            kind,
+            meta,
+        })
     }
 
     /// The snapshotter in use.
@@ -152,17 +157,23 @@ impl Snapshots {
                 if let Some(d) = fs_dir.parent() {
                     fs::create_dir_all(d).map_err(StoreError::io("creating", d))?;
                 }
-                unpack::copy_tree(&self.fs_dir(p.id), fs_dir).map_err(StoreError::io("copying parent snapshot", fs_dir))?
+                unpack::copy_tree(&self.fs_dir(p.id), fs_dir)
+                    .map_err(StoreError::io("copying parent snapshot", fs_dir))?
             }
             _ => fs::create_dir_all(fs_dir).map_err(StoreError::io("creating", fs_dir))?,
         }
         let src = layer()?;
         let digest = src.digest.clone();
-        let stats = unpack::apply_layer(std::io::BufReader::with_capacity(256 * 1024, src.blob), src.compression, fs_dir, mode)
-            .map_err(|source| StoreError::Unpack {
-                layer: digest.clone(),
-                source,
-            })?;
+        let stats = unpack::apply_layer(
+            std::io::BufReader::with_capacity(256 * 1024, src.blob),
+            src.compression,
+            fs_dir,
+            mode,
+        )
+        .map_err(|source| StoreError::Unpack {
+            layer: digest.clone(),
+            source,
+        })?;
         if stats.diff_id != *diff_id {
             return Err(StoreError::DigestMismatch {
                 what: "layer",
@@ -182,7 +193,9 @@ impl Snapshots {
             let mut out = Vec::new();
             let mut next = Some(top.clone());
             while let Some(c) = next {
-                let rec = r.snapshot(&c)?.ok_or_else(|| StoreError::BlobNotFound(c.clone()))?;
+                let rec = r
+                    .snapshot(&c)?
+                    .ok_or_else(|| StoreError::BlobNotFound(c.clone()))?;
                 next = rec.parent.clone();
                 out.push(rec);
             }
@@ -298,7 +311,9 @@ fn settle_kind(root: &Path, meta: &Metadata, choice: SnapshotterChoice) -> Resul
 
 /// Tries an overlay mount with an upper dir inside the data root.
 fn overlay_works(root: &Path) -> bool {
-    let probe = root.join("tmp").join(format!("overlay-probe-{}", std::process::id()));
+    let probe = root
+        .join("tmp")
+        .join(format!("overlay-probe-{}", std::process::id()));
     let dirs = ["l1", "l2", "u", "w", "m"].map(|d| probe.join(d));
     let ok = dirs.iter().all(|d| fs::create_dir_all(d).is_ok()) && {
         let m = Mount::Overlay {
@@ -306,7 +321,8 @@ fn overlay_works(root: &Path) -> bool {
             upper: Some((dirs[2].clone(), dirs[3].clone())),
         };
         let mounted = m.mount(&dirs[4]).is_ok();
-        let usable = mounted && fs::write(dirs[4].join("x"), b"x").is_ok() && read_back(&dirs[2].join("x"));
+        let usable =
+            mounted && fs::write(dirs[4].join("x"), b"x").is_ok() && read_back(&dirs[2].join("x"));
         if mounted {
             let _ = mount::unmount(&dirs[4]);
         }
@@ -318,5 +334,8 @@ fn overlay_works(root: &Path) -> bool {
 
 fn read_back(p: &Path) -> bool {
     let mut s = String::new();
-    File::open(p).and_then(|mut f| f.read_to_string(&mut s)).is_ok() && s == "x"
+    File::open(p)
+        .and_then(|mut f| f.read_to_string(&mut s))
+        .is_ok()
+        && s == "x"
 }

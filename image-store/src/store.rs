@@ -12,7 +12,7 @@ use crate::metadata::Metadata;
 use crate::mount::Mount;
 use crate::platform::Platform;
 use crate::reference::ImageRef;
-use crate::snapshot::{SnapshotterKind, Snapshots};
+use crate::snapshot::{Snapshots, SnapshotterKind};
 
 /// A local image store: blobs, snapshots and image metadata under one data root.
 #[derive(Debug, Clone)]
@@ -92,7 +92,10 @@ impl ImageStore {
                     .meta
                     .read(|m| m.images())?
                     .into_iter()
-                    .find(|i| i.repo_digests.contains(&wanted) || (&i.manifest_digest == d && r.tag().is_none()))
+                    .find(|i| {
+                        i.repo_digests.contains(&wanted)
+                            || (&i.manifest_digest == d && r.tag().is_none())
+                    })
                     .ok_or_else(not_found);
             }
             let tagged = r.with_tag(r.tag().unwrap_or("latest")).to_string();
@@ -105,7 +108,8 @@ impl ImageStore {
             }
         }
         let prefix = name.strip_prefix("sha256:").unwrap_or(name);
-        if !prefix.is_empty() && prefix.len() <= 64 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !prefix.is_empty() && prefix.len() <= 64 && prefix.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             let matches: Vec<ImageRecord> = self
                 .meta
                 .read(|m| m.images())?
@@ -129,7 +133,11 @@ impl ImageStore {
                 .images()?
                 .into_iter()
                 .map(|img| {
-                    let mine = tags.iter().filter(|(_, id)| *id == img.id).map(|(t, _)| t.clone()).collect();
+                    let mine = tags
+                        .iter()
+                        .filter(|(_, id)| *id == img.id)
+                        .map(|(t, _)| t.clone())
+                        .collect();
                     (img, mine)
                 })
                 .collect();

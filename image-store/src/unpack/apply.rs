@@ -50,7 +50,8 @@ pub(crate) fn apply_layer<R: Read>(
 
 /// `dest` must be an existing directory.
 fn check_destination(dest: &Path) -> Result<(), UnpackError> {
-    let meta = fs::metadata(dest).map_err(|e| UnpackError::io("opening the destination", dest, e))?;
+    let meta =
+        fs::metadata(dest).map_err(|e| UnpackError::io("opening the destination", dest, e))?;
     if meta.is_dir() {
         Ok(())
     } else {
@@ -116,7 +117,10 @@ impl<'a> Unpacker<'a> {
     }
 
     /// Unpacks every entry of `archive`, in order.
-    fn unpack_entries<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> Result<(), UnpackError> {
+    fn unpack_entries<R: Read>(
+        &mut self,
+        archive: &mut tar::Archive<R>,
+    ) -> Result<(), UnpackError> {
         let entries = archive
             .entries()
             .map_err(|e| UnpackError::corrupt("reading the tar archive", e))?;
@@ -132,7 +136,10 @@ impl<'a> Unpacker<'a> {
     }
 
     /// Unpacks one entry; returns its path as written in the layer.
-    fn unpack_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<PathBuf, UnpackError> {
+    fn unpack_entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<PathBuf, UnpackError> {
         let raw = entry
             .path()
             .map_err(|e| UnpackError::corrupt(format!("path of entry {}", self.entries), e))?
@@ -151,7 +158,10 @@ impl<'a> Unpacker<'a> {
         if rel.as_os_str().is_empty() {
             return match kind {
                 Kind::Dir => Ok(raw), // the destination itself: left as it is
-                _ => Err(UnpackError::escape(&raw, "entry would replace the destination")),
+                _ => Err(UnpackError::escape(
+                    &raw,
+                    "entry would replace the destination",
+                )),
             };
         }
         let created = path::ensure_parents(self.dest, &rel, &raw)?;
@@ -188,7 +198,10 @@ impl<'a> Unpacker<'a> {
             EntryType::Block => Kind::Node(SFlag::S_IFBLK, device()?),
             EntryType::Fifo => Kind::Node(SFlag::S_IFIFO, 0),
             other => {
-                let why = format!("tar entry type {:?} is not supported", other.as_byte() as char);
+                let why = format!(
+                    "tar entry type {:?} is not supported",
+                    other.as_byte() as char
+                );
                 return Err(UnpackError::unsupported(raw, why));
             }
         })
@@ -239,7 +252,12 @@ impl<'a> Unpacker<'a> {
     /// Writes the data of `entry` to a new file at `full` (nothing may be
     /// there: an existing file is unlinked first, never truncated, so hard
     /// links to it keep their content).
-    fn write_file<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, full: &Path, raw: &Path) -> Result<(), UnpackError> {
+    fn write_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        full: &Path,
+        raw: &Path,
+    ) -> Result<(), UnpackError> {
         let expected = entry.size();
         let mut file = OpenOptions::new()
             .write(true)
@@ -270,22 +288,36 @@ impl<'a> Unpacker<'a> {
 
     /// Creates `rel` as a hard link to `target`, which must already be inside
     /// the destination. The link shares the target's metadata; none is set.
-    fn create_hard_link(&mut self, target: &Path, rel: &Path, raw: &Path) -> Result<(), UnpackError> {
+    fn create_hard_link(
+        &mut self,
+        target: &Path,
+        rel: &Path,
+        raw: &Path,
+    ) -> Result<(), UnpackError> {
         let target = path::hard_link_target(self.dest, target, raw)?;
         if target == rel {
             return Ok(());
         }
         let full = self.dest.join(rel);
         remove_path(&full, raw)?;
-        fs::hard_link(self.dest.join(&target), &full).map_err(|e| UnpackError::io("creating hard link", raw, e))
+        fs::hard_link(self.dest.join(&target), &full)
+            .map_err(|e| UnpackError::io("creating hard link", raw, e))
     }
 
     /// Sets owner, then mode (chown clears setuid; symlinks have none), then
     /// extended attributes of `full`.
-    fn set_metadata(&self, full: &Path, raw: &Path, meta: &EntryMeta, symlink: bool) -> Result<(), UnpackError> {
-        meta::set_owner(full, meta.uid, meta.gid).map_err(|e| UnpackError::io("changing the owner of", raw, e))?;
+    fn set_metadata(
+        &self,
+        full: &Path,
+        raw: &Path,
+        meta: &EntryMeta,
+        symlink: bool,
+    ) -> Result<(), UnpackError> {
+        meta::set_owner(full, meta.uid, meta.gid)
+            .map_err(|e| UnpackError::io("changing the owner of", raw, e))?;
         if !symlink {
-            meta::set_mode(full, meta.mode).map_err(|e| UnpackError::io("changing the mode of", raw, e))?;
+            meta::set_mode(full, meta.mode)
+                .map_err(|e| UnpackError::io("changing the mode of", raw, e))?;
         }
         for (name, value) in &meta.xattrs {
             if name.starts_with(FORBIDDEN_XATTR_PREFIX) {
@@ -294,7 +326,10 @@ impl<'a> Unpacker<'a> {
                 continue;
             }
             meta::set_xattr(full, name, value).map_err(|e| {
-                let op = format!("setting extended attribute {:?} on", String::from_utf8_lossy(name));
+                let op = format!(
+                    "setting extended attribute {:?} on",
+                    String::from_utf8_lossy(name)
+                );
                 UnpackError::io(&op, raw, e)
             })?;
         }

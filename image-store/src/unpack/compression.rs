@@ -27,7 +27,12 @@ impl Compression {
     /// (`….tar`, `….tar+gzip`, `….tar+zstd`, Docker's `….rootfs.diff.tar.gzip`);
     /// `None` if `mt` is not a tar layer type skiff knows.
     pub fn from_media_type(mt: &str) -> Option<Compression> {
-        let essence = mt.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = mt
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let (base, compression) = SUFFIXES
             .iter()
             .find_map(|(suffix, c)| essence.strip_suffix(suffix).map(|base| (base, *c)))

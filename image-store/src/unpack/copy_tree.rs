@@ -169,8 +169,10 @@ fn copy_xattrs(from: &Path, to: &Path) -> io::Result<()> {
         other => other.map_err(context("listing extended attributes of", from))?,
     };
     for name in names {
-        let value = xattr::lget(from, &name).map_err(context("reading extended attributes of", from))?;
-        meta::set_xattr(to, &name, &value).map_err(context("setting extended attributes of", to))?;
+        let value =
+            xattr::lget(from, &name).map_err(context("reading extended attributes of", from))?;
+        meta::set_xattr(to, &name, &value)
+            .map_err(context("setting extended attributes of", to))?;
     }
     Ok(())
 }

@@ -70,14 +70,18 @@ impl EntryMeta {
 
 /// A user or group id that fits Linux's 32 bits.
 fn id_from(id: u64, what: &str, raw: &Path) -> Result<u32, UnpackError> {
-    u32::try_from(id).map_err(|_| UnpackError::unsupported(raw, format!("{what} {id} is too large")))
+    u32::try_from(id)
+        .map_err(|_| UnpackError::unsupported(raw, format!("{what} {id} is too large")))
 }
 
 /// A decimal PAX value.
 fn parse_decimal(text: &str, what: &str, raw: &Path) -> Result<u64, UnpackError> {
     text.trim().parse().map_err(|_| {
         let msg = format!("PAX {what} {text:?} is not a number");
-        UnpackError::corrupt(format!("{what} of {raw:?}"), io::Error::new(io::ErrorKind::InvalidData, msg))
+        UnpackError::corrupt(
+            format!("{what} of {raw:?}"),
+            io::Error::new(io::ErrorKind::InvalidData, msg),
+        )
     })
 }
 
@@ -85,7 +89,10 @@ fn parse_decimal(text: &str, what: &str, raw: &Path) -> Result<u64, UnpackError>
 fn parse_pax_time(text: &str, raw: &Path) -> Result<TimeSpec, UnpackError> {
     let bad = || {
         let msg = format!("PAX mtime {text:?} is not a time");
-        UnpackError::corrupt(format!("mtime of {raw:?}"), io::Error::new(io::ErrorKind::InvalidData, msg))
+        UnpackError::corrupt(
+            format!("mtime of {raw:?}"),
+            io::Error::new(io::ErrorKind::InvalidData, msg),
+        )
     };
     let (secs, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
     let secs: i64 = secs.parse().map_err(|_| bad())?;

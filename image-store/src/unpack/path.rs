@@ -21,7 +21,9 @@ pub(crate) fn normalise(raw: &Path) -> Result<PathBuf, UnpackError> {
         match component {
             Component::CurDir => {}
             Component::Normal(name) => rel.push(name),
-            Component::ParentDir => return Err(UnpackError::escape(raw, "path has a `..` component")),
+            Component::ParentDir => {
+                return Err(UnpackError::escape(raw, "path has a `..` component"))
+            }
             Component::RootDir | Component::Prefix(_) => {
                 return Err(UnpackError::escape(raw, "path is absolute"))
             }
@@ -73,7 +75,11 @@ fn create_implicit_dir(path: &Path) -> io::Result<()> {
 
 /// Makes sure every directory above `rel` exists under `dest` as a real
 /// directory, creating missing ones. Returns the ones it created (relative).
-pub(crate) fn ensure_parents(dest: &Path, rel: &Path, raw: &Path) -> Result<Vec<PathBuf>, UnpackError> {
+pub(crate) fn ensure_parents(
+    dest: &Path,
+    rel: &Path,
+    raw: &Path,
+) -> Result<Vec<PathBuf>, UnpackError> {
     let mut created = Vec::new();
     for prefix in ancestors(rel) {
         match inspect_parent(dest, prefix, raw)? {
@@ -108,11 +114,19 @@ pub(crate) fn parents_exist(dest: &Path, rel: &Path, raw: &Path) -> Result<bool,
 /// Checks the target of hard link entry `raw`: it must normalise like any
 /// entry path, be reached without symlinked parents, exist inside `dest`, and
 /// not be a directory. Returns it relative to `dest`.
-pub(crate) fn hard_link_target(dest: &Path, target: &Path, raw: &Path) -> Result<PathBuf, UnpackError> {
+pub(crate) fn hard_link_target(
+    dest: &Path,
+    target: &Path,
+    raw: &Path,
+) -> Result<PathBuf, UnpackError> {
     let rel = normalise(target).map_err(|_| {
-        UnpackError::escape(raw, format!("hard link target {target:?} leaves the destination"))
+        UnpackError::escape(
+            raw,
+            format!("hard link target {target:?} leaves the destination"),
+        )
     })?;
-    let missing = || UnpackError::escape(raw, format!("hard link target {target:?} does not exist"));
+    let missing =
+        || UnpackError::escape(raw, format!("hard link target {target:?} does not exist"));
     if rel.as_os_str().is_empty() || !parents_exist(dest, &rel, raw)? {
         return Err(missing());
     }
@@ -123,6 +137,10 @@ pub(crate) fn hard_link_target(dest: &Path, target: &Path, raw: &Path) -> Result
         )),
         Ok(_) => Ok(rel),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(missing()),
-        Err(e) => Err(UnpackError::io("inspecting the hard link target of", raw, e)),
+        Err(e) => Err(UnpackError::io(
+            "inspecting the hard link target of",
+            raw,
+            e,
+        )),
     }
 }

@@ -62,7 +62,10 @@ impl Layer {
     }
 
     fn dir(&mut self, name: &str, mode: u32) -> &mut Self {
-        self.push(Self::header(name.as_bytes(), EntryType::Directory, mode, 0), b"")
+        self.push(
+            Self::header(name.as_bytes(), EntryType::Directory, mode, 0),
+            b"",
+        )
     }
 
     fn link(&mut self, name: &str, kind: EntryType, target: &str) -> &mut Self {
@@ -79,7 +82,9 @@ impl Layer {
     }
 
     fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
-        self.builder.append_pax_extensions(records.iter().copied()).unwrap();
+        self.builder
+            .append_pax_extensions(records.iter().copied())
+            .unwrap();
         self
     }
 
@@ -88,6 +93,8 @@ impl Layer {
         let mut h = Header::new_gnu();
         h.set_entry_type(EntryType::Regular);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mtime(MTIME);
         h.set_size(data.len() as u64);
         self.builder.append_data(&mut h, name, data).unwrap();
@@ -165,7 +172,13 @@ fn round_trips_plain_gzip_and_zstd_with_diff_id() {
         (Compression::Zstd, zstd(&tar)),
     ] {
         let dest = tempfile::tempdir().unwrap();
-        let stats = apply_layer(stream.as_slice(), compression, dest.path(), WhiteoutMode::Overlay).unwrap();
+        let stats = apply_layer(
+            stream.as_slice(),
+            compression,
+            dest.path(),
+            WhiteoutMode::Overlay,
+        )
+        .unwrap();
         assert_eq!(stats.diff_id, Digest::of(&tar), "{compression:?}");
         assert_eq!(stats.uncompressed_size, tar.len() as u64);
         assert_eq!(stats.entries, 4);
@@ -180,7 +193,13 @@ fn diff_id_covers_padding_after_the_archive() {
     let mut tar = simple_layer();
     tar.extend_from_slice(&[0u8; 4096]);
     let dest = tempfile::tempdir().unwrap();
-    let stats = apply_layer(gzip(&tar).as_slice(), Compression::Gzip, dest.path(), WhiteoutMode::Native).unwrap();
+    let stats = apply_layer(
+        gzip(&tar).as_slice(),
+        Compression::Gzip,
+        dest.path(),
+        WhiteoutMode::Native,
+    )
+    .unwrap();
     assert_eq!(stats.diff_id, Digest::of(&tar));
     assert_eq!(stats.uncompressed_size, tar.len() as u64);
 }
@@ -188,12 +207,30 @@ fn diff_id_covers_padding_after_the_archive() {
 #[test]
 fn compression_from_media_type_and_sniffing() {
     let cases = [
-        ("application/vnd.oci.image.layer.v1.tar", Some(Compression::None)),
-        ("application/vnd.oci.image.layer.v1.tar+gzip", Some(Compression::Gzip)),
-        ("application/vnd.oci.image.layer.v1.tar+zstd", Some(Compression::Zstd)),
-        ("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", Some(Compression::Gzip)),
-        ("application/vnd.docker.image.rootfs.diff.tar.gzip", Some(Compression::Gzip)),
-        ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", Some(Compression::Gzip)),
+        (
+            "application/vnd.oci.image.layer.v1.tar",
+            Some(Compression::None),
+        ),
+        (
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            Some(Compression::Gzip),
+        ),
+        (
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            Some(Compression::Zstd),
+        ),
+        (
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            Some(Compression::Gzip),
+        ),
+        (
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            Some(Compression::Gzip),
+        ),
+        (
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            Some(Compression::Gzip),
+        ),
         ("application/vnd.oci.image.config.v1+json", None),
         ("application/vnd.oci.image.layer.v1.tar+lz4", None),
         ("", None),
@@ -284,14 +321,19 @@ fn file_deleted_and_re_added_in_both_modes() {
             dir
         })
         .collect();
-    assert!(lmeta(&diffs[1].path().join("a")).file_type().is_char_device());
+    assert!(lmeta(&diffs[1].path().join("a"))
+        .file_type()
+        .is_char_device());
     assert_eq!(read(&diffs[2].path().join("a")), "three");
 }
 
 #[test]
 fn whiteout_does_not_hide_its_own_layer() {
     let dest = tempfile::tempdir().unwrap();
-    let tar = Layer::new().file("a", 0o644, b"mine").file(".wh.a", 0o644, b"").bytes();
+    let tar = Layer::new()
+        .file("a", 0o644, b"mine")
+        .file(".wh.a", 0o644, b"")
+        .bytes();
     apply(&tar, dest.path(), WhiteoutMode::Native).unwrap();
     assert_eq!(read(&dest.path().join("a")), "mine");
 }
@@ -319,7 +361,10 @@ fn hard_links_share_an_inode() {
         .link("bin/y", EntryType::Link, "bin/x")
         .bytes();
     apply(&tar, dest.path(), WhiteoutMode::Overlay).unwrap();
-    let (x, y) = (lmeta(&dest.path().join("bin/x")), lmeta(&dest.path().join("bin/y")));
+    let (x, y) = (
+        lmeta(&dest.path().join("bin/x")),
+        lmeta(&dest.path().join("bin/y")),
+    );
     assert_eq!(x.ino(), y.ino());
     assert_eq!(x.nlink(), 2);
 }
@@ -337,7 +382,10 @@ fn keeps_types_modes_owners_times_and_xattrs() {
         .node("dev/null", EntryType::Char, 1, 3)
         .node("dev/loop0", EntryType::Block, 7, 0)
         .node("run/fifo", EntryType::Fifo, 0, 0)
-        .pax(&[("SCHILY.xattr.user.foo", b"bar"), ("SCHILY.xattr.trusted.overlay.redirect", b"/x")])
+        .pax(&[
+            ("SCHILY.xattr.user.foo", b"bar"),
+            ("SCHILY.xattr.trusted.overlay.redirect", b"/x"),
+        ])
         .file("etc/attr", 0o644, b"")
         .bytes();
     apply(&tar, dest.path(), WhiteoutMode::Overlay).unwrap();
@@ -351,7 +399,11 @@ fn keeps_types_modes_owners_times_and_xattrs() {
     assert_eq!(mode("tmp"), 0o1777);
     assert_eq!(mode("etc/shadowish"), 0o640);
     assert_eq!(mode("root"), 0o700);
-    assert_eq!(lmeta(&p("root")).mtime(), MTIME as i64, "dir mtime set after its children");
+    assert_eq!(
+        lmeta(&p("root")).mtime(),
+        MTIME as i64,
+        "dir mtime set after its children"
+    );
     assert_eq!(mode("usr"), 0o755, "implicit parents are 0755");
     assert_eq!(fs::read_link(p("lib")).unwrap(), Path::new("usr/lib"));
     assert_eq!(lmeta(&p("lib")).mtime(), MTIME as i64);
@@ -361,7 +413,10 @@ fn keeps_types_modes_owners_times_and_xattrs() {
     assert_eq!(mode("dev/null"), 0o666);
     assert!(lmeta(&p("dev/loop0")).file_type().is_block_device());
     assert!(lmeta(&p("run/fifo")).file_type().is_fifo());
-    assert_eq!(super::xattr::lget(&p("etc/attr"), b"user.foo").unwrap(), b"bar");
+    assert_eq!(
+        super::xattr::lget(&p("etc/attr"), b"user.foo").unwrap(),
+        b"bar"
+    );
     assert!(super::xattr::lget(&p("etc/attr"), b"trusted.overlay.redirect").is_err());
 }
 
@@ -385,9 +440,15 @@ fn long_names_from_gnu_and_pax_records() {
 #[test]
 fn replaces_dir_with_file_and_file_with_dir() {
     let dest = tempfile::tempdir().unwrap();
-    let lower = Layer::new().file("x/inner", 0o644, b"").file("y", 0o644, b"").bytes();
+    let lower = Layer::new()
+        .file("x/inner", 0o644, b"")
+        .file("y", 0o644, b"")
+        .bytes();
     apply(&lower, dest.path(), WhiteoutMode::Native).unwrap();
-    let upper = Layer::new().file("x", 0o644, b"file").dir("y/", 0o711).bytes();
+    let upper = Layer::new()
+        .file("x", 0o644, b"file")
+        .dir("y/", 0o711)
+        .bytes();
     apply(&upper, dest.path(), WhiteoutMode::Native).unwrap();
     assert_eq!(read(&dest.path().join("x")), "file");
     assert!(lmeta(&dest.path().join("y")).is_dir());
@@ -436,13 +497,34 @@ fn rejects_escaping_paths() {
         let abs_outside = format!("{}/evil", sandbox.outside().display());
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("parent", Layer::new().file("../evil", 0o644, b"x").bytes()),
-            ("inner parent", Layer::new().file("a/../../evil", 0o644, b"x").bytes()),
-            ("dot parent", Layer::new().file("./../outside/evil", 0o644, b"x").bytes()),
-            ("absolute", Layer::new().file("/etc/evil", 0o644, b"x").bytes()),
-            ("absolute outside", Layer::new().file(&abs_outside, 0o644, b"x").bytes()),
-            ("parent dir entry", Layer::new().dir("../outside/evil/", 0o755).bytes()),
-            ("whiteout of parent", Layer::new().file(".wh...", 0o644, b"").bytes()),
-            ("whiteout of dot", Layer::new().file("x/.wh..", 0o644, b"").bytes()),
+            (
+                "inner parent",
+                Layer::new().file("a/../../evil", 0o644, b"x").bytes(),
+            ),
+            (
+                "dot parent",
+                Layer::new().file("./../outside/evil", 0o644, b"x").bytes(),
+            ),
+            (
+                "absolute",
+                Layer::new().file("/etc/evil", 0o644, b"x").bytes(),
+            ),
+            (
+                "absolute outside",
+                Layer::new().file(&abs_outside, 0o644, b"x").bytes(),
+            ),
+            (
+                "parent dir entry",
+                Layer::new().dir("../outside/evil/", 0o755).bytes(),
+            ),
+            (
+                "whiteout of parent",
+                Layer::new().file(".wh...", 0o644, b"").bytes(),
+            ),
+            (
+                "whiteout of dot",
+                Layer::new().file("x/.wh..", 0o644, b"").bytes(),
+            ),
             ("root replaced", Layer::new().file(".", 0o644, b"").bytes()),
         ];
         for (what, tar) in cases {
@@ -462,17 +544,29 @@ fn rejects_writing_through_symlinks() {
             .link("link", EntryType::Symlink, target)
             .file("link/file", 0o644, b"x")
             .bytes();
-        assert_escape(apply(&file_through, &sandbox.dest(), mode), "file through symlink");
+        assert_escape(
+            apply(&file_through, &sandbox.dest(), mode),
+            "file through symlink",
+        );
         fs::write(outside.join("victim"), b"v").unwrap();
         let whiteout_through = Layer::new().file("link/.wh.victim", 0o644, b"").bytes();
-        assert_escape(apply(&whiteout_through, &sandbox.dest(), mode), "whiteout through symlink");
+        assert_escape(
+            apply(&whiteout_through, &sandbox.dest(), mode),
+            "whiteout through symlink",
+        );
         let opaque_through = Layer::new().file("link/.wh..wh..opq", 0o644, b"").bytes();
-        assert_escape(apply(&opaque_through, &sandbox.dest(), mode), "opaque through symlink");
+        assert_escape(
+            apply(&opaque_through, &sandbox.dest(), mode),
+            "opaque through symlink",
+        );
         let relative = Layer::new()
             .link("up", EntryType::Symlink, "../outside")
             .file("up/sub/file", 0o644, b"x")
             .bytes();
-        assert_escape(apply(&relative, &sandbox.dest(), mode), "relative symlink parent");
+        assert_escape(
+            apply(&relative, &sandbox.dest(), mode),
+            "relative symlink parent",
+        );
         assert_eq!(fs::read(outside.join("victim")).unwrap(), b"v");
         fs::remove_file(outside.join("victim")).unwrap();
         sandbox.assert_untouched();
@@ -515,7 +609,10 @@ fn rejects_bad_hard_links() {
         .link("s", EntryType::Symlink, sandbox.outside().to_str().unwrap())
         .link("l", EntryType::Link, "s/victim")
         .bytes();
-    assert_escape(apply(&through_symlink, &sandbox.dest(), WhiteoutMode::Native), "through symlink");
+    assert_escape(
+        apply(&through_symlink, &sandbox.dest(), WhiteoutMode::Native),
+        "through symlink",
+    );
     assert!(!sandbox.dest().join("l").exists());
     assert_eq!(lmeta(Path::new(&outside)).nlink(), 1);
 }
@@ -527,32 +624,65 @@ fn truncated_streams_are_corrupt() {
     let dest = tempfile::tempdir().unwrap();
     let cut = &gz[..gz.len() / 2];
     let result = apply_layer(cut, Compression::Gzip, dest.path(), WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::Corrupt { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(UnpackError::Corrupt { .. })),
+        "{result:?}"
+    );
 
     let tail_cut = &gz[..gz.len() - 4];
-    let result = apply_layer(tail_cut, Compression::Gzip, dest.path(), WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::Corrupt { .. })), "{result:?}");
+    let result = apply_layer(
+        tail_cut,
+        Compression::Gzip,
+        dest.path(),
+        WhiteoutMode::Overlay,
+    );
+    assert!(
+        matches!(result, Err(UnpackError::Corrupt { .. })),
+        "{result:?}"
+    );
 
     let plain_cut = &tar[..512 + 50_000];
     let result = apply(plain_cut, dest.path(), WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::Corrupt { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(UnpackError::Corrupt { .. })),
+        "{result:?}"
+    );
 
     let mut bad_checksum = tar.clone();
     bad_checksum[0] ^= 1;
     let result = apply(&bad_checksum, dest.path(), WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::Corrupt { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(UnpackError::Corrupt { .. })),
+        "{result:?}"
+    );
 
     let zst = zstd(&tar);
-    let result = apply_layer(&zst[..zst.len() - 3], Compression::Zstd, dest.path(), WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::Corrupt { .. })), "{result:?}");
+    let result = apply_layer(
+        &zst[..zst.len() - 3],
+        Compression::Zstd,
+        dest.path(),
+        WhiteoutMode::Overlay,
+    );
+    assert!(
+        matches!(result, Err(UnpackError::Corrupt { .. })),
+        "{result:?}"
+    );
 }
 
 #[test]
 fn wrong_compression_is_corrupt() {
     let dest = tempfile::tempdir().unwrap();
     let tar = simple_layer();
-    let result = apply_layer(tar.as_slice(), Compression::Gzip, dest.path(), WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::Corrupt { .. })), "{result:?}");
+    let result = apply_layer(
+        tar.as_slice(),
+        Compression::Gzip,
+        dest.path(),
+        WhiteoutMode::Overlay,
+    );
+    assert!(
+        matches!(result, Err(UnpackError::Corrupt { .. })),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -584,19 +714,36 @@ fn copy_tree_preserves_everything() {
         assert_eq!((a.uid(), a.gid()), (b.uid(), b.gid()), "{rel:?}");
         assert_eq!(a.rdev(), b.rdev(), "{rel:?}");
         assert_eq!(a.nlink(), b.nlink(), "{rel:?}");
-        assert_eq!((a.mtime(), a.mtime_nsec()), (b.mtime(), b.mtime_nsec()), "{rel:?}");
+        assert_eq!(
+            (a.mtime(), a.mtime_nsec()),
+            (b.mtime(), b.mtime_nsec()),
+            "{rel:?}"
+        );
         let xattrs = |p: &Path| {
             let mut names = super::xattr::llist(p).unwrap();
             names.sort();
             names
         };
-        assert_eq!(xattrs(&src.path().join(&rel)), xattrs(&dst.join(&rel)), "{rel:?}");
+        assert_eq!(
+            xattrs(&src.path().join(&rel)),
+            xattrs(&dst.join(&rel)),
+            "{rel:?}"
+        );
     }
     let ino = |p: &str| lmeta(&dst.join(p)).ino();
     assert_eq!(ino("usr/bin/suid"), ino("usr/bin/hard"));
-    assert_eq!(fs::read_link(dst.join("lib")).unwrap(), Path::new("usr/lib"));
-    assert_eq!(super::xattr::lget(&dst.join("etc/attr"), b"user.foo").unwrap(), b"bar");
-    assert_eq!(super::xattr::lget(&dst.join("d"), b"trusted.overlay.opaque").unwrap(), b"y");
+    assert_eq!(
+        fs::read_link(dst.join("lib")).unwrap(),
+        Path::new("usr/lib")
+    );
+    assert_eq!(
+        super::xattr::lget(&dst.join("etc/attr"), b"user.foo").unwrap(),
+        b"bar"
+    );
+    assert_eq!(
+        super::xattr::lget(&dst.join("d"), b"trusted.overlay.opaque").unwrap(),
+        b"y"
+    );
     assert!(lmeta(&dst.join("gone")).file_type().is_char_device());
     assert_eq!(read(&dst.join("etc/shadowish")), "secret");
 }

@@ -55,7 +55,9 @@ pub(crate) fn classify(rel: &Path, raw: &Path) -> Result<Option<Whiteout>, Unpac
         let why = format!("whiteout names {:?}", OsStr::from_bytes(target));
         return Err(UnpackError::escape(raw, why));
     }
-    Ok(Some(Whiteout::Remove(OsStr::from_bytes(target).to_os_string())))
+    Ok(Some(Whiteout::Remove(
+        OsStr::from_bytes(target).to_os_string(),
+    )))
 }
 
 impl Unpacker<'_> {
@@ -100,7 +102,12 @@ impl Unpacker<'_> {
 
     /// Overlay: replaces `target` with a 0/0 character device, the overlayfs
     /// whiteout, owned as the whiteout entry says.
-    fn create_whiteout_device(&mut self, target: &Path, raw: &Path, meta: &EntryMeta) -> Result<(), UnpackError> {
+    fn create_whiteout_device(
+        &mut self,
+        target: &Path,
+        raw: &Path,
+        meta: &EntryMeta,
+    ) -> Result<(), UnpackError> {
         let created = path::ensure_parents(self.dest, target, raw)?;
         self.written.extend(created);
         let full = self.dest.join(target);

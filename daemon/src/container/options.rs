@@ -1,0 +1,134 @@
+//! What a user asks for when creating a container: the options of `skiff run` /
+//! `docker run` / the Docker API's container config, independent of any wire format.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A bind mount or named volume (`-v SRC:DST[:ro]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeMount {
+    /// Host path (absolute) for a bind mount, or a volume name.
+    pub source: String,
+    /// Absolute path inside the container.
+    pub destination: String,
+    /// Mounted read-only.
+    pub readonly: bool,
+}
+
+/// A tmpfs mount (`--tmpfs /run:size=64m`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TmpfsMount {
+    /// Absolute path inside the container.
+    pub destination: String,
+    /// Mount options (`size=64m`, `mode=1777`, ...).
+    pub options: Vec<String>,
+}
+
+/// Network mode of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Own network namespace with loopback only.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+    /// The default bridge (networking issue).
+    Bridge,
+    /// Another container's namespace (`container:NAME`).
+    Container(String),
+}
+
+/// Restart policy (`--restart`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Never restart.
+    #[default]
+    No,
+    /// Restart on non-zero exit, at most `max_retries` times (0 = unlimited).
+    OnFailure {
+        /// Retry limit, 0 for none.
+        max_retries: u32,
+    },
+    /// Always restart.
+    Always,
+    /// Always, unless the user stopped it.
+    UnlessStopped,
+}
+
+/// Resource limits (cgroups).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Resources {
+    /// `-m`: memory limit in bytes.
+    pub memory: Option<i64>,
+    /// `--memory-swap`: memory+swap limit in bytes (-1 unlimited).
+    pub memory_swap: Option<i64>,
+    /// `--cpus` as nano-CPUs (1.5 CPUs = 1_500_000_000).
+    pub nano_cpus: Option<i64>,
+    /// `--cpu-shares`.
+    pub cpu_shares: Option<u64>,
+    /// `--cpuset-cpus`, e.g. "0-1".
+    pub cpuset_cpus: Option<String>,
+    /// `--pids-limit` (-1 or 0 unlimited).
+    pub pids_limit: Option<i64>,
+}
+
+/// Everything that defines a container at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CreateOptions {
+    /// `--name` (generated when empty).
+    pub name: Option<String>,
+    /// Image reference or ID.
+    pub image: String,
+    /// `--entrypoint` (Some(empty) clears the image's).
+    pub entrypoint: Option<Vec<String>>,
+    /// Command after the image name (replaces the image's Cmd when non-empty).
+    pub cmd: Vec<String>,
+    /// `-e KEY=VALUE` and `--env-file` entries, in order (a bare `KEY` takes the caller's value).
+    pub env: Vec<String>,
+    /// `-w`.
+    pub working_dir: Option<String>,
+    /// `-u user[:group]`, names or numbers.
+    pub user: Option<String>,
+    /// `--hostname` (default: the short container ID).
+    pub hostname: Option<String>,
+    /// `-i`: keep stdin open.
+    pub stdin_open: bool,
+    /// `-t`: allocate a TTY.
+    pub tty: bool,
+    /// `-v`.
+    pub volumes: Vec<VolumeMount>,
+    /// `--tmpfs`.
+    pub tmpfs: Vec<TmpfsMount>,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// cgroup limits.
+    pub resources: Resources,
+    /// `--cap-add` (names like `NET_ADMIN` or `CAP_NET_ADMIN`, or `ALL`).
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// `--network`.
+    pub network: NetworkMode,
+    /// `--restart`.
+    pub restart: RestartPolicy,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `--init`: run a minimal init as PID 1 that reaps zombies and forwards signals.
+    pub init: bool,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// `--runtime` (backend name; default `oci`).
+    pub runtime: Option<String>,
+    /// `--stop-signal` (default SIGTERM, or the image's StopSignal).
+    pub stop_signal: Option<String>,
+    /// Where bind-mount sources are resolved relative paths from (not used for absolute).
+    pub cwd: Option<PathBuf>,
+}
