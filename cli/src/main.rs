@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("Error response from skiff: {e}");
-            ExitCode::from(EXIT_ENGINE_ERROR)
+            ExitCode::from(e.exit_status())
         }
     }
 }

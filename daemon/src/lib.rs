@@ -7,6 +7,8 @@ pub mod container;
 pub mod engine;
 pub mod error;
 pub mod images;
+pub mod runtime;
+pub mod spec;
 
 pub use config::EngineConfig;
 pub use engine::Engine;

@@ -251,7 +251,7 @@ mod tests {
     fn rejects_bad_references() {
         for bad in [
             "",
-            "UPPER/case",
+            "user/Upper",
             "a b",
             "http://x/y",
             "alpine@sha256:123",

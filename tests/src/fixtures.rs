@@ -300,6 +300,25 @@ fn make_busybox_rootfs_tar() -> Result<Vec<u8>> {
     Ok(tar.finish())
 }
 
+/// The busybox rootfs as a layer blob with `compression` (compressed once per
+/// process and compression).
+pub fn busybox_layer(compression: Compression) -> Result<BuiltLayer> {
+    static LAYERS: [OnceLock<std::result::Result<BuiltLayer, String>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = match compression {
+        Compression::None => &LAYERS[0],
+        Compression::Gzip => &LAYERS[1],
+        Compression::Zstd => &LAYERS[2],
+    };
+    slot.get_or_init(|| {
+        busybox_rootfs_tar()
+            .and_then(|tar| BuiltLayer::new(&tar, compression))
+            .map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(Error::Unexpected)
+}
+
 /// What every fixture rootfs contains.
 fn busybox_expected() -> Result<Vec<ExpectedPath>> {
     let binary = fs::read(BUSYBOX).ctx(|| format!("reading {BUSYBOX}"))?;
@@ -322,7 +341,7 @@ fn busybox_expected() -> Result<Vec<ExpectedPath>> {
 
 /// A single-layer busybox image with the given layer compression.
 fn busybox_image(compression: Compression) -> Result<BuiltImage> {
-    let layer = BuiltLayer::new(&busybox_rootfs_tar()?, compression)?;
+    let layer = busybox_layer(compression)?;
     BuiltImage::new(vec![layer], Platform::linux_amd64(), busybox_expected()?)
 }
 
@@ -388,7 +407,7 @@ pub fn multilayer_long_path() -> String {
 pub fn build_multilayer() -> Result<BuiltImage> {
     use multilayer_content::*;
     let long = multilayer_long_path();
-    let base = BuiltLayer::new(&busybox_rootfs_tar()?, Compression::Gzip)?;
+    let base = busybox_layer(Compression::Gzip)?;
 
     let mut two = TarWriter::new();
     two.dir("data", 0o755)
@@ -459,7 +478,7 @@ pub fn build_multilayer() -> Result<BuiltImage> {
 /// Builds `many-layers`: the busybox layer plus [`MANY_LAYERS`] gzip layers,
 /// layer `i` adding `/layers/NNN` (NNN = i, zero-padded) with content "NNN\n".
 pub fn build_many_layers() -> Result<BuiltImage> {
-    let mut layers = vec![BuiltLayer::new(&busybox_rootfs_tar()?, Compression::Gzip)?];
+    let mut layers = vec![busybox_layer(Compression::Gzip)?];
     let mut expected = busybox_expected()?;
     for i in 0..MANY_LAYERS {
         let name = format!("{i:03}");
@@ -485,7 +504,7 @@ pub fn build_multiarch() -> Result<BuiltIndex> {
         Platform::new("linux", "amd64", None),
         Platform::new("linux", "arm", Some("v7")),
     ];
-    let base = BuiltLayer::new(&busybox_rootfs_tar()?, Compression::Gzip)?;
+    let base = busybox_layer(Compression::Gzip)?;
     let mut images = Vec::new();
     for platform in platforms {
         let content = format!("{}\n", platform.architecture);

@@ -11,7 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
-use crate::fixtures::{busybox_rootfs_tar, push_image, FixtureImage};
+use crate::fixtures::{busybox_layer, push_image, FixtureImage};
 use crate::oci_layout::{BuiltImage, BuiltLayer, Compression, Platform, TarWriter};
 use crate::registry::Registry;
 
@@ -79,6 +79,11 @@ impl HostileImage {
     /// Checks that unpacking into `root` let nothing escape: none of
     /// [`HostileKind::escape_paths`] exists, and no file under `root` is a hard
     /// link to [`HARDLINK_TARGET`].
+    ///
+    /// `root` must be the directory the layer was unpacked into (the
+    /// snapshot's own directory): `../escape` is looked for next to it. Given a
+    /// directory higher up (a whole store), the hard-link check still covers
+    /// everything below, but an escape by one level stays inside and is missed.
     pub fn check_host(&self, root: &Path) -> std::result::Result<(), String> {
         check_host(self.kind, root)
     }
@@ -196,7 +201,7 @@ pub fn truncate_blob(registry: &Registry, digest: &str) -> Result<()> {
 /// An image whose top layer is unique to `repository`: the busybox layer plus
 /// a layer holding `/damaged.txt` naming the repository.
 fn build_damageable(repository: &str) -> Result<BuiltImage> {
-    let base = BuiltLayer::new(&busybox_rootfs_tar()?, Compression::Gzip)?;
+    let base = busybox_layer(Compression::Gzip)?;
     let mut tar = TarWriter::new();
     tar.file("damaged.txt", 0o644, format!("{repository}\n").as_bytes());
     let top = BuiltLayer::new(&tar.finish(), Compression::Gzip)?;

@@ -168,10 +168,14 @@ impl Registry {
                     }
                     return Ok(registry);
                 }
-                Err(e) => {
+                Err((e, exited)) => {
                     registry.kill();
+                    if !exited {
+                        return Err(e);
+                    }
+                    // It exited, most likely because the port was taken meanwhile: try
+                    // another port, taking the directory back without removing it.
                     last_error = Some(e);
-                    // Take the directory back for the next attempt without removing it.
                     root = std::mem::replace(&mut registry.root, Root::Fixed(PathBuf::new()));
                 }
             }
@@ -182,8 +186,8 @@ impl Registry {
     /// Waits until this child has logged that it listens (from byte
     /// `log_offset` of the log on; so another process on the same port cannot
     /// pass for it) and `GET /v2/` answers 200 or 401; fails when the child
-    /// exits or the start timeout passes.
-    fn wait_ready(&mut self, log_offset: u64) -> Result<()> {
+    /// exits (error flagged `true`) or the start timeout passes (`false`).
+    fn wait_ready(&mut self, log_offset: u64) -> std::result::Result<(), (Error, bool)> {
         let started = Instant::now();
         let fail = |me: &Registry, reason: String| Error::RegistryStart {
             addr: me.addr(),
@@ -194,7 +198,7 @@ impl Registry {
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    return Err(fail(self, format!("it exited with {status}")));
+                    return Err((fail(self, format!("it exited with {status}")), true));
                 }
             }
             if self.logged_listening(log_offset) {
@@ -206,10 +210,8 @@ impl Registry {
                 }
             }
             if started.elapsed() > START_TIMEOUT {
-                return Err(fail(
-                    self,
-                    format!("GET /v2/ did not answer 200 or 401 within {START_TIMEOUT:?}"),
-                ));
+                let reason = format!("GET /v2/ did not answer 200 or 401 within {START_TIMEOUT:?}");
+                return Err((fail(self, reason), false));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -374,7 +376,8 @@ fn yaml_str(s: &str) -> String {
 
 /// The registry's configuration: loopback only, filesystem storage with delete
 /// enabled, no blob descriptor cache (so damaged blobs are served as stored),
-/// no upload purging, optional htpasswd auth.
+/// no upload purging, the access log on (one line per request, in
+/// `registry.log`, which tests may count), optional htpasswd auth.
 fn config_yaml(port: u16, storage: &Path, htpasswd: Option<&Path>) -> String {
     let mut yaml = format!(
         "version: 0.1

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use skiff_tests::hostile::{self, HostileKind};
 use skiff_tests::oci_layout::{sha256_digest, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_ZSTD};
-use skiff_tests::{fixtures, require_root_tools, require_tool, FixtureImage, LayerFacts, Registry};
+use skiff_tests::{
+    fixtures, require_root_tools, require_tool, FixtureImage, LayerFacts, Registry, RegistryOptions,
+};
 
 fn skopeo(args: &[&str]) -> std::process::Output {
     Command::new("skopeo")
@@ -186,6 +188,19 @@ fn two_registries_run_side_by_side() {
     assert_ne!(a.addr(), b.addr());
     assert_eq!(a.get("/v2/").unwrap().status, 200);
     assert_eq!(b.get("/v2/").unwrap().status, 200);
+}
+
+#[test]
+fn a_taken_port_fails_instead_of_passing_for_the_other_registry() {
+    require_root_tools();
+    let first = Registry::start().unwrap();
+    let second = Registry::start_with(RegistryOptions {
+        port: Some(first.port()),
+        ..RegistryOptions::default()
+    });
+    let err = second.unwrap_err().to_string();
+    assert!(err.contains("exited"), "{err}");
+    assert!(err.contains("address already in use"), "{err}");
 }
 
 #[test]

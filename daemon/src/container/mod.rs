@@ -1,1 +1,3 @@
 pub mod options;
+pub mod record;
+pub mod store;

@@ -1,0 +1,142 @@
+//! Persistence of container records: `containers/<id>/record.json`, written atomically
+//! (temp + fsync + rename), with a lock so several skiff processes (daemonless CLIs, a
+//! daemon) never give two containers one name.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use super::record::ContainerRecord;
+use crate::error::{EngineError, Result};
+
+/// Where container records live.
+#[derive(Debug, Clone)]
+pub struct ContainerStore {
+    dir: PathBuf,
+}
+
+/// An exclusive lock over all records (held while names are reserved or renamed).
+pub struct StoreLock {
+    _file: File,
+}
+
+impl ContainerStore {
+    /// Opens (creating) the record directory `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| EngineError::io("creating", dir, e))?;
+        Ok(ContainerStore {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory of container `id` (record, log, hosts files, writable layer).
+    pub fn dir_of(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Takes the store-wide lock.
+    pub fn lock(&self) -> Result<StoreLock> {
+        let path = self.dir.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| EngineError::io("opening", &path, e))?;
+        loop {
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(StoreLock { _file: file });
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(EngineError::io("locking", &path, e));
+            }
+        }
+    }
+
+    /// Writes a record atomically.
+    pub fn save(&self, rec: &ContainerRecord) -> Result<()> {
+        let dir = self.dir_of(&rec.id);
+        fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
+        let path = dir.join("record.json");
+        let tmp = dir.join("record.json.tmp");
+        let body =
+            serde_json::to_vec_pretty(rec).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let mut f = File::create(&tmp).map_err(|e| EngineError::io("writing", &tmp, e))?;
+        f.write_all(&body)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| EngineError::io("writing", &tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| EngineError::io("renaming", &path, e))
+    }
+
+    /// Reads one record.
+    pub fn load(&self, id: &str) -> Result<Option<ContainerRecord>> {
+        let path = self.dir_of(id).join("record.json");
+        match fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+                EngineError::Internal(format!("corrupt record {}: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(EngineError::io("reading", &path, e)),
+        }
+    }
+
+    /// Every record (unreadable ones are skipped with a warning).
+    pub fn list(&self) -> Result<Vec<ContainerRecord>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir).map_err(|e| EngineError::io("listing", &self.dir, e))? {
+            let Ok(e) = e else { continue };
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.len() != 64 {
+                continue;
+            }
+            match self.load(&name) {
+                Ok(Some(r)) => out.push(r),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(container = %name, error = %err, "skipping unreadable container record")
+                }
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    /// Finds a container by full ID, unique ID prefix, or name, as Docker does.
+    pub fn find(&self, name_or_id: &str) -> Result<ContainerRecord> {
+        let key = name_or_id.trim_start_matches('/');
+        let not_found = || EngineError::NotFound(format!("No such container: {name_or_id}"));
+        if key.is_empty() {
+            return Err(not_found());
+        }
+        if key.len() == 64 {
+            if let Some(r) = self.load(key)? {
+                return Ok(r);
+            }
+        }
+        let all = self.list()?;
+        if let Some(r) = all.iter().find(|r| r.name == key) {
+            return Ok(r.clone());
+        }
+        let matches: Vec<&ContainerRecord> = all.iter().filter(|r| r.id.starts_with(key)).collect();
+        match matches.len() {
+            0 => Err(not_found()),
+            1 => Ok(matches[0].clone()),
+            _ => Err(EngineError::InvalidInput(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
+        }
+    }
+
+    /// Deletes a container's directory (record, log, writable layer).
+    pub fn remove(&self, id: &str) -> Result<()> {
+        let d = self.dir_of(id);
+        match fs::remove_dir_all(&d) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(EngineError::io("removing", &d, e)),
+        }
+    }
+}

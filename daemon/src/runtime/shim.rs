@@ -1,0 +1,363 @@
+//! Starting a shim and talking to it: the client side of containerd's runtime v2
+//! protocol (`shim start`, then the Task service over ttrpc).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use containerd_shim_protos::api;
+use containerd_shim_protos::protobuf::MessageField;
+use containerd_shim_protos::ttrpc;
+use containerd_shim_protos::types::mount::Mount as ProtoMount;
+use containerd_shim_protos::{Client, TaskClient};
+use skiff_image_store::mount::Mount;
+
+use super::{TaskExit, TaskStatus};
+use crate::error::{EngineError, Result};
+
+/// The containerd namespace skiff's own tasks live in.
+pub const NAMESPACE: &str = "skiff";
+
+/// Starts shims for containers.
+#[derive(Debug, Clone)]
+pub struct ShimLauncher {
+    /// The shim binary.
+    pub binary: PathBuf,
+    /// Where shim sockets go.
+    pub socket_dir: PathBuf,
+}
+
+/// A connection to one container's shim.
+pub struct ShimTask {
+    client: TaskClient,
+    id: String,
+    address: String,
+}
+
+/// Stdio of a new task, as containerd passes it: "" for none, a FIFO path, or
+/// skiff's `jsonfile://` log URI.
+#[derive(Debug, Clone, Default)]
+pub struct TaskIo {
+    /// Stdin FIFO path or "".
+    pub stdin: String,
+    /// Stdout destination.
+    pub stdout: String,
+    /// Stderr destination.
+    pub stderr: String,
+    /// Allocate a terminal.
+    pub terminal: bool,
+}
+
+/// The `jsonfile://` URI the shim writes Docker json-file logs to.
+pub fn jsonfile_uri(path: &Path, max_size: u64, max_files: u32) -> String {
+    format!(
+        "jsonfile://{}?max-size={max_size}&max-file={max_files}",
+        path.display()
+    )
+}
+
+impl ShimLauncher {
+    /// Finds the shim binary: next to the running executable, else on PATH.
+    pub fn locate_binary() -> PathBuf {
+        const NAME: &str = "containerd-shim-skiff-v1";
+        if let Ok(exe) = std::env::current_exe() {
+            if let Some(dir) = exe.parent() {
+                let cand = dir.join(NAME);
+                if cand.exists() {
+                    return cand;
+                }
+                // Test binaries live one level deeper (target/debug/deps).
+                if let Some(cand) = dir.parent().map(|p| p.join(NAME)).filter(|c| c.exists()) {
+                    return cand;
+                }
+            }
+        }
+        PathBuf::from(NAME)
+    }
+
+    /// Starts (or finds) the shim of container `id` for `bundle`; returns its address.
+    pub fn spawn(&self, id: &str, bundle: &Path) -> Result<String> {
+        std::fs::create_dir_all(&self.socket_dir)
+            .map_err(|e| EngineError::io("creating", &self.socket_dir, e))?;
+        let out = Command::new(&self.binary)
+            .args([
+                "-namespace",
+                NAMESPACE,
+                "-id",
+                id,
+                "-address",
+                "/dev/null",
+                "start",
+            ])
+            .current_dir(bundle)
+            .env("SKIFF_SHIM_SOCKET_DIR", &self.socket_dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| EngineError::Runtime {
+                container: id.to_string(),
+                why: format!("cannot run shim {}: {e}", self.binary.display()),
+            })?;
+        if !out.status.success() {
+            return Err(EngineError::Runtime {
+                container: id.to_string(),
+                why: format!(
+                    "shim start failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        let address = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if address.is_empty() {
+            return Err(EngineError::Runtime {
+                container: id.to_string(),
+                why: "shim start printed no address".into(),
+            });
+        }
+        Ok(address)
+    }
+}
+
+fn ctx() -> ttrpc::context::Context {
+    ttrpc::context::with_timeout(30 * 1_000_000_000)
+}
+
+fn proto_mounts(m: &Mount) -> Vec<ProtoMount> {
+    match m {
+        Mount::Overlay { lower, upper } => {
+            let mut options = vec![format!(
+                "lowerdir={}",
+                lower
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(":")
+            )];
+            if let Some((u, w)) = upper {
+                options.push(format!("upperdir={}", u.display()));
+                options.push(format!("workdir={}", w.display()));
+            }
+            vec![ProtoMount {
+                type_: "overlay".into(),
+                source: "overlay".into(),
+                options,
+                ..Default::default()
+            }]
+        }
+        Mount::Bind { source, readonly } => {
+            let mut options = vec!["rbind".to_string()];
+            options.push(if *readonly { "ro" } else { "rw" }.to_string());
+            vec![ProtoMount {
+                type_: "bind".into(),
+                source: source.display().to_string(),
+                options,
+                ..Default::default()
+            }]
+        }
+    }
+}
+
+fn exit_of(
+    status: u32,
+    at: &MessageField<containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp>,
+) -> TaskExit {
+    TaskExit {
+        code: status as i32,
+        at: at
+            .as_ref()
+            .map(|t| (t.seconds, t.nanos as u32))
+            .unwrap_or((0, 0)),
+    }
+}
+
+impl ShimTask {
+    /// Connects to a shim at `address` (`unix:///...`).
+    pub fn connect(address: &str, id: &str) -> Result<ShimTask> {
+        let client = Client::connect(address).map_err(|e| EngineError::Runtime {
+            container: id.to_string(),
+            why: format!("cannot connect to shim at {address}: {e}"),
+        })?;
+        Ok(ShimTask {
+            client: TaskClient::new(client),
+            id: id.to_string(),
+            address: address.to_string(),
+        })
+    }
+
+    /// The shim's address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn err(&self, what: &str, e: ttrpc::Error) -> EngineError {
+        let msg = match &e {
+            ttrpc::Error::RpcStatus(s) => s.message.clone(),
+            other => other.to_string(),
+        };
+        if msg.contains("executable file not found")
+            || msg.contains("no such file or directory") && what == "create"
+        {
+            let command = msg.split('"').nth(1).unwrap_or_default().to_string();
+            return EngineError::CommandNotFound {
+                container: self.id.clone(),
+                command,
+            };
+        }
+        if msg.contains("permission denied") && what == "create" {
+            let command = msg.split('"').nth(1).unwrap_or_default().to_string();
+            return EngineError::CommandNotExecutable {
+                container: self.id.clone(),
+                command,
+            };
+        }
+        EngineError::Runtime {
+            container: self.id.clone(),
+            why: format!("{what}: {msg}"),
+        }
+    }
+
+    /// Creates the task: mounts `rootfs` on the bundle's rootfs, prepares the process.
+    pub fn create(&self, bundle: &Path, rootfs: &Mount, io: &TaskIo) -> Result<u32> {
+        let req = api::CreateTaskRequest {
+            id: self.id.clone(),
+            bundle: bundle.display().to_string(),
+            rootfs: proto_mounts(rootfs),
+            terminal: io.terminal,
+            stdin: io.stdin.clone(),
+            stdout: io.stdout.clone(),
+            stderr: io.stderr.clone(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .create(ctx(), &req)
+            .map_err(|e| self.err("create", e))?;
+        Ok(r.pid)
+    }
+
+    /// Starts the created task; returns its PID.
+    pub fn start(&self) -> Result<u32> {
+        let req = api::StartRequest {
+            id: self.id.clone(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .start(ctx(), &req)
+            .map_err(|e| self.err("start", e))?;
+        Ok(r.pid)
+    }
+
+    /// Blocks until the task exits.
+    pub fn wait(&self) -> Result<TaskExit> {
+        let req = api::WaitRequest {
+            id: self.id.clone(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .wait(ttrpc::context::Context::default(), &req)
+            .map_err(|e| self.err("wait", e))?;
+        Ok(exit_of(r.exit_status, &r.exited_at))
+    }
+
+    /// The task's status and PID.
+    pub fn state(&self) -> Result<(TaskStatus, u32)> {
+        let req = api::StateRequest {
+            id: self.id.clone(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .state(ctx(), &req)
+            .map_err(|e| self.err("state", e))?;
+        use containerd_shim_protos::types::task::Status as S;
+        let status = match r.status.enum_value_or_default() {
+            S::CREATED => TaskStatus::Created,
+            S::RUNNING => TaskStatus::Running,
+            S::PAUSED | S::PAUSING => TaskStatus::Paused,
+            S::STOPPED => TaskStatus::Stopped(exit_of(r.exit_status, &r.exited_at)),
+            _ => TaskStatus::Unknown,
+        };
+        Ok((status, r.pid))
+    }
+
+    /// Sends a signal to the task's init (or every process with `all`).
+    pub fn kill(&self, signal: u32, all: bool) -> Result<()> {
+        let req = api::KillRequest {
+            id: self.id.clone(),
+            signal,
+            all,
+            ..Default::default()
+        };
+        self.client
+            .kill(ctx(), &req)
+            .map_err(|e| self.err("kill", e))?;
+        Ok(())
+    }
+
+    /// Deletes the task (after it exited): unmounts and forgets it.
+    pub fn delete(&self) -> Result<TaskExit> {
+        let req = api::DeleteRequest {
+            id: self.id.clone(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .delete(ctx(), &req)
+            .map_err(|e| self.err("delete", e))?;
+        Ok(exit_of(r.exit_status, &r.exited_at))
+    }
+
+    /// Asks the shim to exit.
+    pub fn shutdown(&self) -> Result<()> {
+        let req = api::ShutdownRequest {
+            id: self.id.clone(),
+            now: true,
+            ..Default::default()
+        };
+        match self.client.shutdown(ctx(), &req) {
+            Ok(_) => Ok(()),
+            // The shim exits while answering; a closed connection means it is gone.
+            Err(ttrpc::Error::Socket(_))
+            | Err(ttrpc::Error::LocalClosed)
+            | Err(ttrpc::Error::RemoteClosed) => Ok(()),
+            Err(e) => Err(self.err("shutdown", e)),
+        }
+    }
+
+    /// PIDs of every process in the container.
+    pub fn pids(&self) -> Result<Vec<u32>> {
+        let req = api::PidsRequest {
+            id: self.id.clone(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .pids(ctx(), &req)
+            .map_err(|e| self.err("pids", e))?;
+        Ok(r.processes.iter().map(|p| p.pid).collect())
+    }
+
+    /// Freezes the container.
+    pub fn pause(&self) -> Result<()> {
+        let req = api::PauseRequest {
+            id: self.id.clone(),
+            ..Default::default()
+        };
+        self.client
+            .pause(ctx(), &req)
+            .map_err(|e| self.err("pause", e))?;
+        Ok(())
+    }
+
+    /// Thaws the container.
+    pub fn resume(&self) -> Result<()> {
+        let req = api::ResumeRequest {
+            id: self.id.clone(),
+            ..Default::default()
+        };
+        self.client
+            .resume(ctx(), &req)
+            .map_err(|e| self.err("resume", e))?;
+        Ok(())
+    }
+}

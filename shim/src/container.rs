@@ -1,0 +1,249 @@
+//! Glue to youki's libcontainer: building, starting, signalling, freezing and deleting the
+//! task's container, plus the cgroup queries (pids, stats) through libcgroups.
+//!
+//! libcontainer keeps its state under `<bundle>/.libcontainer/<id>/` (inside the bundle the
+//! caller gave, so `delete` finds it from the bundle alone and nothing lands beside other
+//! bundles, where containerd would take it for a bundle of its own).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use libcgroups::common::{create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{
+    Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
+};
+
+use crate::error::{Result, ShimError};
+use crate::stdio::ContainerStdio;
+
+/// Directory (inside the bundle) that holds libcontainer's state.
+pub const STATE_DIR: &str = ".libcontainer";
+
+/// libcontainer's state root for a bundle.
+pub fn state_root(bundle: &Path) -> PathBuf {
+    bundle.join(STATE_DIR)
+}
+
+/// Runs the workload like [`DefaultExecutor`], after giving the container a clean signal
+/// state: the shim ignores SIGPIPE (Rust's default) and a raw clone keeps that, and a
+/// process image inherits ignored signals and the signal mask across exec.
+#[derive(Clone)]
+pub struct SkiffExecutor;
+
+impl Executor for SkiffExecutor {
+    fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
+        // SAFETY: plain signal-state syscalls in the (single-threaded) container init.
+        unsafe {
+            for sig in 1..libc::SIGRTMAX() {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        }
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
+    }
+
+    fn setup_envs(
+        &self,
+        envs: HashMap<String, String>,
+    ) -> std::result::Result<(), ExecutorSetEnvsError> {
+        DefaultExecutor {}.setup_envs(envs)
+    }
+}
+
+fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+    Some(match name {
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        _ => return None,
+    })
+}
+
+/// Clamps `process.rlimits` in `<bundle>/config.json` to the shim's own hard limits (which
+/// it cannot raise without CAP_SYS_RESOURCE), rewriting the file atomically if anything
+/// changed. Returns the names of the clamped limits.
+pub fn clamp_rlimits(bundle: &Path) -> Result<Vec<String>> {
+    let path = bundle.join("config.json");
+    let spec_err = |why: String| ShimError::Spec {
+        path: path.clone(),
+        why,
+    };
+    let text = std::fs::read(&path).map_err(|e| ShimError::io("reading", &path, e))?;
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| spec_err(e.to_string()))?;
+    let mut clamped = Vec::new();
+    if let Some(limits) = spec
+        .pointer_mut("/process/rlimits")
+        .and_then(|v| v.as_array_mut())
+    {
+        for l in limits {
+            let Some(name) = l.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
+                continue;
+            };
+            let Some(res) = rlimit_resource(&name) else {
+                continue;
+            };
+            let mut cur = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes into the struct we own.
+            if unsafe { libc::getrlimit(res, &mut cur) } != 0 {
+                continue;
+            }
+            let max = cur.rlim_max;
+            let hard = l.get("hard").and_then(|v| v.as_u64()).unwrap_or(0);
+            let soft = l.get("soft").and_then(|v| v.as_u64()).unwrap_or(0);
+            if hard > max || soft > max {
+                l["hard"] = hard.min(max).into();
+                l["soft"] = soft.min(max).into();
+                clamped.push(name);
+            }
+        }
+    }
+    if !clamped.is_empty() {
+        let out = serde_json::to_vec_pretty(&spec).map_err(|e| spec_err(e.to_string()))?;
+        let tmp = bundle.join(".config.json.tmp");
+        std::fs::write(&tmp, out)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| ShimError::io("rewriting", &path, e))?;
+    }
+    Ok(clamped)
+}
+
+/// The cgroups path the spec asks for (`linux.cgroupsPath`), if any.
+pub fn spec_cgroups_path(bundle: &Path) -> Option<PathBuf> {
+    let text = std::fs::read(bundle.join("config.json")).ok()?;
+    let spec: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    spec.pointer("/linux/cgroupsPath")
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Creates the container (init waits for `start`), with the given stdio.
+pub fn build(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Container> {
+    let root = state_root(bundle);
+    std::fs::create_dir_all(&root).map_err(|e| ShimError::io("creating", &root, e))?;
+    ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(SkiffExecutor)
+        .with_root_path(&root)
+        .map_err(|e| ShimError::container("setting libcontainer state dir", e))?
+        .validate_id()
+        .map_err(|e| ShimError::container("validating container id", e))?
+        .with_stdin(stdio.stdin)
+        .with_stdout(stdio.stdout)
+        .with_stderr(stdio.stderr)
+        .as_init(bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(|e| ShimError::container("creating container (libcontainer build)", e))
+}
+
+/// Loads the container's libcontainer state from the bundle.
+pub fn load(id: &str, bundle: &Path) -> Result<Container> {
+    let dir = state_root(bundle).join(id);
+    Container::load(dir).map_err(|e| ShimError::container("loading container state", e))
+}
+
+/// The cgroup manager of a loaded container (cgroupfs driver).
+pub fn cgroup_manager(c: &Container) -> Result<AnyCgroupManager> {
+    let cfg = c
+        .spec()
+        .map_err(|e| ShimError::container("reading container config", e))?;
+    create_cgroup_manager(CgroupConfig {
+        cgroup_path: cfg.cgroup_path.clone(),
+        systemd_cgroup: false,
+        container_name: c.id().to_string(),
+    })
+    .map_err(|e| ShimError::Internal(format!("opening cgroup {:?}: {e}", cfg.cgroup_path)))
+}
+
+/// Pids of every process in the container's cgroup.
+pub fn pids(c: &Container) -> Result<Vec<u32>> {
+    let m = cgroup_manager(c)?;
+    let pids = m
+        .get_all_pids()
+        .map_err(|e| ShimError::Internal(format!("listing cgroup pids: {e}")))?;
+    Ok(pids.into_iter().map(|p| p.as_raw() as u32).collect())
+}
+
+/// Removes everything libcontainer created for the task: kills what is left, deletes the
+/// cgroup and the state dir. Works from the bundle alone (no in-memory state needed),
+/// and tolerates a container that never got far. Errors are collected, not short-cut.
+pub fn destroy(id: &str, bundle: &Path) -> Result<()> {
+    let mut errors = Vec::new();
+    let root = state_root(bundle);
+    match load(id, bundle) {
+        Ok(mut c) => {
+            if c.status() != ContainerStatus::Stopped {
+                let _ = c.kill(nix::sys::signal::Signal::SIGKILL, true);
+            }
+            if let Err(e) = c.delete(true) {
+                errors.push(format!("deleting container: {e}"));
+            }
+        }
+        Err(_) if !root.join(id).exists() => {}
+        Err(e) => errors.push(e.to_string()),
+    }
+    // The cgroup may exist without state (create failed early, or delete above failed).
+    if let Some(cg) = spec_cgroups_path(bundle) {
+        if let Err(e) = remove_cgroup(id, &cg) {
+            errors.push(e.to_string());
+        }
+    }
+    if root.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&root) {
+            errors.push(format!("removing {}: {e}", root.display()));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ShimError::Internal(errors.join("; ")))
+    }
+}
+
+/// Kills whatever is left in the cgroup and removes it (in every hierarchy).
+pub fn remove_cgroup(id: &str, path: &Path) -> Result<()> {
+    let m = create_cgroup_manager(CgroupConfig {
+        cgroup_path: path.to_path_buf(),
+        systemd_cgroup: false,
+        container_name: id.to_string(),
+    })
+    .map_err(|e| ShimError::Internal(format!("opening cgroup {}: {e}", path.display())))?;
+    if let Ok(pids) = m.get_all_pids() {
+        for p in pids {
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    m.remove()
+        .map_err(|e| ShimError::Internal(format!("removing cgroup {}: {e}", path.display())))
+}
