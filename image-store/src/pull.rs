@@ -96,7 +96,7 @@ impl ImageStore {
                 .tag()
                 .map(str::to_string)
                 .unwrap_or_else(|| tag_or_digest.clone()),
-            repository: image.familiar_name(),
+            repository: image.repository().to_string(),
         });
         let unsupported = |why: String| StoreError::UnsupportedManifest {
             reference: image.to_string(),

@@ -247,3 +247,39 @@ pub fn remove_cgroup(id: &str, path: &Path) -> Result<()> {
     m.remove()
         .map_err(|e| ShimError::Internal(format!("removing cgroup {}: {e}", path.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clamps_rlimits_above_the_hard_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"rlimits": [
+                {"type": "RLIMIT_NOFILE", "hard": u64::MAX, "soft": u64::MAX},
+                {"type": "RLIMIT_CORE", "hard": 0, "soft": 0}
+            ]}
+        });
+        std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
+        let mut cur = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit into a local.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) }, 0);
+        if cur.rlim_max == libc::RLIM_INFINITY {
+            return; // nothing can be above an unlimited hard limit
+        }
+        let clamped = clamp_rlimits(dir.path()).unwrap();
+        assert_eq!(clamped, vec!["RLIMIT_NOFILE".to_string()]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(v["process"]["rlimits"][0]["hard"], cur.rlim_max);
+        assert_eq!(v["process"]["rlimits"][1]["hard"], 0);
+        // Nothing to clamp: the file is left alone.
+        assert!(clamp_rlimits(dir.path()).unwrap().is_empty());
+    }
+}

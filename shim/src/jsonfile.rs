@@ -212,7 +212,7 @@ pub fn copy_stream(mut src: impl Read, stream: &str, log: &SharedLog) -> Result<
     let mut buf = vec![0u8; 32 * 1024];
     let mut pending: Vec<u8> = Vec::new();
     let mut first_err: Option<ShimError> = None;
-    let mut emit = |chunk: &[u8], first_err: &mut Option<ShimError>| {
+    let emit = |chunk: &[u8], first_err: &mut Option<ShimError>| {
         if first_err.is_some() {
             return;
         }

@@ -15,6 +15,7 @@ mod address;
 mod cleanup;
 mod container;
 mod error;
+mod events;
 mod exit;
 mod jsonfile;
 mod launch;

@@ -74,7 +74,7 @@ pub fn run(flags: &Flags) -> Result<()> {
     crate::reaper::set_subreaper()?;
     let mut signals = Signals::new([SIGCHLD, SIGTERM, SIGINT])
         .map_err(|e| ShimError::io("installing signal handlers", "signals".as_ref(), e))?;
-    let shim = Shim::new();
+    let shim = Shim::new(&flags.namespace);
     shim.set_shutdown_handle(signals.handle());
 
     let service: Arc<dyn Task + Send + Sync> = Arc::new(TaskService(shim.clone()));

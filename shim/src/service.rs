@@ -6,7 +6,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use containerd_shim::api::{
-    ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest,
+    CheckpointTaskRequest, CloseIORequest, ExecProcessRequest, ResizePtyRequest,
+    UpdateTaskRequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest,
     DeleteResponse, Empty, KillRequest, PauseRequest, PidsRequest, PidsResponse, ResumeRequest,
     ShutdownRequest, StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest,
     StatsResponse, WaitRequest, WaitResponse,
@@ -19,7 +20,16 @@ use containerd_shim::protos::types::task::{ProcessInfo, Status};
 use libcontainer::container::Container;
 use libcontainer::signal::Signal;
 
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+};
+use containerd_shim::protos::topics::{
+    TASK_CREATE_EVENT_TOPIC, TASK_DELETE_EVENT_TOPIC, TASK_EXIT_EVENT_TOPIC,
+    TASK_PAUSED_EVENT_TOPIC, TASK_RESUMED_EVENT_TOPIC, TASK_START_EVENT_TOPIC,
+};
+
 use crate::container;
+use crate::events::Events;
 use crate::error::{Result, ShimError};
 use crate::exit::Exit;
 use crate::reaper::ChildLock;
@@ -57,6 +67,7 @@ struct TaskState {
 
 /// Shared state of the shim process: its task, and the signal that ends the process.
 pub struct Shim {
+    events: Events,
     children: ChildLock,
     task: Mutex<Option<TaskState>>,
     exited: Condvar,
@@ -64,9 +75,10 @@ pub struct Shim {
 }
 
 impl Shim {
-    /// A shim with no task yet.
-    pub fn new() -> Arc<Self> {
+    /// A shim with no task yet, for `namespace`.
+    pub fn new(namespace: &str) -> Arc<Self> {
         Arc::new(Shim {
+            events: Events::from_env(namespace),
             children: ChildLock::default(),
             task: Mutex::new(None),
             exited: Condvar::new(),
@@ -129,6 +141,16 @@ impl Shim {
                     t.exit = Some(exit);
                     t.phase = Phase::Stopped;
                     self.exited.notify_all();
+                    let event = TaskExit {
+                        container_id: t.id.clone(),
+                        id: t.id.clone(),
+                        pid: exit.pid,
+                        exit_status: exit.status,
+                        exited_at: exit_time(Some(exit)),
+                        ..Default::default()
+                    };
+                    drop(guard);
+                    self.events.publish(TASK_EXIT_EVENT_TOPIC, Box::new(event));
                 }
             }
         }
@@ -226,6 +248,22 @@ impl Shim {
             output: Some(output),
             container: c,
         });
+        self.events.publish(
+            TASK_CREATE_EVENT_TOPIC,
+            Box::new(TaskCreate {
+                container_id: req.id.clone(),
+                bundle: req.bundle.clone(),
+                io: MessageField::some(TaskIO {
+                    stdin: req.stdin.clone(),
+                    stdout: req.stdout.clone(),
+                    stderr: req.stderr.clone(),
+                    terminal: req.terminal,
+                    ..Default::default()
+                }),
+                pid,
+                ..Default::default()
+            }),
+        );
         Ok(CreateTaskResponse {
             pid,
             ..Default::default()
@@ -234,8 +272,8 @@ impl Shim {
 
     fn start(&self, req: &StartRequest) -> Result<StartResponse> {
         no_exec(&req.exec_id)?;
-        let _children = self.children.lock();
-        self.with_task(&req.id, |t| {
+        let children = self.children.lock();
+        let resp = self.with_task(&req.id, |t| {
             if t.phase != Phase::Created {
                 return Err(ShimError::FailedPrecondition(format!(
                     "task {} is {:?}, not created",
@@ -250,7 +288,17 @@ impl Shim {
                 pid: t.pid,
                 ..Default::default()
             })
-        })
+        })?;
+        drop(children);
+        self.events.publish(
+            TASK_START_EVENT_TOPIC,
+            Box::new(TaskStart {
+                container_id: req.id.clone(),
+                pid: resp.pid,
+                ..Default::default()
+            }),
+        );
+        Ok(resp)
     }
 
     fn state(&self, req: &StateRequest) -> Result<StateResponse> {
@@ -358,7 +406,25 @@ impl Shim {
             }
             t.phase = to;
             Ok(())
-        })
+        })?;
+        if pause {
+            self.events.publish(
+                TASK_PAUSED_EVENT_TOPIC,
+                Box::new(TaskPaused {
+                    container_id: id.to_string(),
+                    ..Default::default()
+                }),
+            );
+        } else {
+            self.events.publish(
+                TASK_RESUMED_EVENT_TOPIC,
+                Box::new(TaskResumed {
+                    container_id: id.to_string(),
+                    ..Default::default()
+                }),
+            );
+        }
+        Ok(())
     }
 
     fn pids(&self, id: &str) -> Result<PidsResponse> {
@@ -415,6 +481,17 @@ impl Shim {
                 errors.join("; ")
             )));
         }
+        self.events.publish(
+            TASK_DELETE_EVENT_TOPIC,
+            Box::new(TaskDelete {
+                container_id: req.id.clone(),
+                id: req.id.clone(),
+                pid: exit.pid,
+                exit_status: exit.status,
+                exited_at: exit_time(Some(exit)),
+                ..Default::default()
+            }),
+        );
         Ok(DeleteResponse {
             pid: exit.pid,
             exit_status: exit.status,
@@ -457,6 +534,10 @@ fn exit_time(e: Option<Exit>) -> MessageField<Timestamp> {
         }
         None => MessageField::none(),
     }
+}
+
+fn unimplemented(what: &str) -> ttrpc::Error {
+    ShimError::Unimplemented(format!("{what} is not supported by this shim yet")).into()
 }
 
 /// The ttrpc face of [`Shim`].
@@ -522,6 +603,26 @@ impl Task for TaskService {
             version: env!("CARGO_PKG_VERSION").to_string(),
             ..Default::default()
         })
+    }
+
+    fn exec(&self, _: &TtrpcContext, _: ExecProcessRequest) -> TResult<Empty> {
+        Err(unimplemented("Exec (extra processes in the task)"))
+    }
+
+    fn resize_pty(&self, _: &TtrpcContext, _: ResizePtyRequest) -> TResult<Empty> {
+        Err(unimplemented("ResizePty (terminal tasks)"))
+    }
+
+    fn close_io(&self, _: &TtrpcContext, _: CloseIORequest) -> TResult<Empty> {
+        Err(unimplemented("CloseIO"))
+    }
+
+    fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> TResult<Empty> {
+        Err(unimplemented("Checkpoint"))
+    }
+
+    fn update(&self, _: &TtrpcContext, _: UpdateTaskRequest) -> TResult<Empty> {
+        Err(unimplemented("Update (changing resources of a running task)"))
     }
 
     fn shutdown(&self, _: &TtrpcContext, req: ShutdownRequest) -> TResult<Empty> {

@@ -87,6 +87,8 @@ const ALLOWED: &[&str] = &[
     "openat",
     "openat2",
     "pread64",
+    "pipe",
+    "pipe2",
     "preadv",
     "preadv2",
     "pwrite64",
@@ -140,6 +142,12 @@ const ALLOWED: &[&str] = &[
     "lsetxattr",
     "removexattr",
     "setxattr",
+    "setxattrat",
+    "getxattrat",
+    "listxattrat",
+    "removexattrat",
+    "file_getattr",
+    "file_setattr",
     // file notification, polling and event fds
     "epoll_create",
     "epoll_create1",
@@ -193,6 +201,7 @@ const ALLOWED: &[&str] = &[
     "mmap2",
     "mprotect",
     "mremap",
+    "mseal",
     "msync",
     "munlock",
     "munlockall",
@@ -251,6 +260,7 @@ const ALLOWED: &[&str] = &[
     "process_mrelease",
     "restart_syscall",
     "rseq",
+    "uretprobe",
     "rt_sigaction",
     "rt_sigpending",
     "rt_sigprocmask",
@@ -533,9 +543,11 @@ pub fn default_profile(caps: &Capabilities) -> Result<LinuxSeccomp, SpecError> {
         // The operands are written the way youki's libcontainer 0.7.0 reads them: it
         // builds SCMP_CMP_MASKED_EQ with `valueTwo` as the mask and `value` as the
         // datum. runc and crun read them the other way round (`value` the mask), which
-        // is how Docker's profile writes this rule; under libcontainer that rule would
-        // become a mask of 0, which libseccomp 2.5+ turns into `flags == 0` and which
-        // breaks fork() and threads. Re-check this if the runtime changes.
+        // is how Docker's profile writes this rule; under libcontainer that rule gets a
+        // mask of 0: libseccomp 2.5.4 (Debian 12) then allows every clone, namespace
+        // flags included (checked on this host), and libseccomp releases that rewrite a
+        // zero mask into `flags == 0` would break fork() and threads. Under runc this
+        // encoding means `flags == 0`. Re-check this if the runtime changes.
         rules.push(syscall_rule(
             ["clone"],
             LinuxSeccompAction::ScmpActAllow,
@@ -638,6 +650,12 @@ mod tests {
             "socket",
             "exit_group",
             "chroot",
+            "pipe2",
+            "wait4",
+            "mmap",
+            "rt_sigaction",
+            "getrandom",
+            "epoll_wait",
         ] {
             assert!(allows(&p, name), "{name}");
         }

@@ -431,19 +431,3 @@ fn bad_inputs() {
     let err = build_with(&CreateOptions::default(), &ImageRuntimeConfig::default()).unwrap_err();
     assert!(err.to_string().contains("no command specified"), "{err}");
 }
-
-#[test]
-fn zz_dump() {
-    let spec = build(&CreateOptions {
-        tty: true,
-        resources: Resources {
-            memory: Some(64 << 20),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .unwrap();
-    let mut v = serde_json::to_value(&spec).unwrap();
-    v["linux"]["seccomp"]["syscalls"][0]["names"] = serde_json::json!("...");
-    println!("{}", serde_json::to_string_pretty(&v).unwrap());
-}
