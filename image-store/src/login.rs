@@ -19,11 +19,7 @@ impl ImageStore {
             registry
         };
         let url = format!("{scheme}://{host}/v2/");
-        let client = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| self.login_unreachable(registry, e))?;
+        let client = crate::registry::shared_client(scheme == "http");
         let refused = |why: String| StoreError::AuthRefused {
             registry: registry.to_string(),
             reference: "login".into(),

@@ -17,7 +17,6 @@ const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
 /// Handle on the metadata database of one store.
 #[derive(Debug, Clone)]
@@ -45,13 +44,15 @@ impl Metadata {
             path: root.join("metadata.redb"),
             lock: root.join("metadata.lock"),
         };
-        // Create tables up front so readers never see a missing table.
+        // Create tables when the database is new, so readers never see a missing table.
+        if m.path.exists() {
+            return Ok(m);
+        }
         m.write(|w| {
             w.txn.open_table(IMAGES).map_err(|e| w.err(e))?;
             w.txn.open_table(TAGS).map_err(|e| w.err(e))?;
             w.txn.open_table(SNAPSHOTS).map_err(|e| w.err(e))?;
             w.txn.open_table(SETTINGS).map_err(|e| w.err(e))?;
-            w.txn.open_table(COUNTERS).map_err(|e| w.err(e))?;
             Ok(())
         })?;
         Ok(m)
@@ -253,18 +254,5 @@ impl Writer<'_> {
         let mut t = self.txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
         t.insert(key, value).map_err(|e| self.err(e))?;
         Ok(())
-    }
-
-    /// Returns the next value of a named counter (starting at 1).
-    pub fn next(&self, counter: &str) -> Result<u64> {
-        let mut t = self.txn.open_table(COUNTERS).map_err(|e| self.err(e))?;
-        let n = t
-            .get(counter)
-            .map_err(|e| self.err(e))?
-            .map(|v| v.value())
-            .unwrap_or(0)
-            + 1;
-        t.insert(counter, n).map_err(|e| self.err(e))?;
-        Ok(n)
     }
 }

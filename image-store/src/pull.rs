@@ -102,13 +102,13 @@ impl ImageStore {
             reference: image.to_string(),
             why,
         };
-        let (bytes, digest) = client.manifest(&tag_or_digest).await?;
+        let (bytes, digest, content_type) = client.manifest(&tag_or_digest).await?;
         let platform = opts
             .platform
             .clone()
             .unwrap_or_else(|| self.platform.clone());
         let (index, manifest_bytes, manifest_digest, manifest) =
-            match manifest::parse_manifest(&bytes, None).map_err(unsupported)? {
+            match manifest::parse_manifest(&bytes, content_type.as_deref()).map_err(unsupported)? {
                 Manifest::Image(m) => (None, bytes, digest, m),
                 Manifest::Index(entries) => {
                     let chosen =
@@ -119,7 +119,7 @@ impl ImageStore {
                                 available,
                             }
                         })?;
-                    let (mbytes, mdigest) = client.manifest(&chosen.digest.to_string()).await?;
+                    let (mbytes, mdigest, _) = client.manifest(&chosen.digest.to_string()).await?;
                     if mbytes.len() as u64 != chosen.size {
                         return Err(StoreError::DigestMismatch {
                             what: "manifest",

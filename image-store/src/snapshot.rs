@@ -105,22 +105,22 @@ impl Snapshots {
         diff_id: &Digest,
         layer: impl FnOnce() -> Result<LayerSource>,
     ) -> Result<(SnapshotRecord, bool)> {
-        if let Some(s) = self.meta.read(|r| r.snapshot(chain_id))? {
-            return Ok((s, false));
-        }
         let _lock = FileLock::acquire(&self.locks.join(chain_id.hex()), LockMode::Exclusive)?;
-        if let Some(s) = self.meta.read(|r| r.snapshot(chain_id))? {
+        let (existing, parent_rec) = self.meta.read(|r| {
+            let existing = r.snapshot(chain_id)?;
+            let parent = match (&existing, parent) {
+                (None, Some(p)) => Some(
+                    r.snapshot(p)?
+                        .ok_or_else(|| StoreError::BlobNotFound(p.clone()))?,
+                ),
+                _ => None,
+            };
+            Ok((existing, parent))
+        })?;
+        if let Some(s) = existing {
             return Ok((s, false));
         }
-        let parent_rec = match parent {
-            Some(p) => Some(
-                self.meta
-                    .read(|r| r.snapshot(p))?
-                    .ok_or_else(|| StoreError::BlobNotFound(p.clone()))?,
-            ),
-            None => None,
-        };
-        let id = self.meta.write(|w| w.next("snapshot"))?;
+        let id = self.allocate_dir()?;
         let fs_dir = self.fs_dir(id);
         let result = self.unpack_into(&fs_dir, parent_rec.as_ref(), diff_id, layer);
         match result {
@@ -137,6 +137,20 @@ impl Snapshots {
             Err(e) => {
                 let _ = fs::remove_dir_all(self.snapshot_dir(id));
                 Err(e)
+            }
+        }
+    }
+
+    /// Claims the next free numeric snapshot directory (mkdir is the atomic claim, so
+    /// concurrent processes never share one).
+    fn allocate_dir(&self) -> Result<u64> {
+        let mut next = self.dirs_on_disk()?.into_iter().max().unwrap_or(0) + 1;
+        loop {
+            let d = self.snapshot_dir(next);
+            match fs::create_dir(&d) {
+                Ok(()) => return Ok(next),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => next += 1,
+                Err(e) => return Err(StoreError::io("creating", d)(e)),
             }
         }
     }

@@ -6,6 +6,7 @@
 //! bundles, where containerd would take it for a bundle of its own).
 
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use libcgroups::common::{create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager};
@@ -37,11 +38,20 @@ pub struct SkiffExecutor;
 
 impl Executor for SkiffExecutor {
     fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
-        // SAFETY: plain signal-state syscalls in the (single-threaded) container init.
+        // SAFETY: plain signal-state syscalls in the (single-threaded) container init. The
+        // raw rt_sigaction also reaches the signals glibc reserves (32, 33), which the shim
+        // may have inherited as ignored; an all-zero kernel sigaction is SIG_DFL.
         unsafe {
-            for sig in 1..libc::SIGRTMAX() {
+            let dfl = [0u64; 4];
+            for sig in 1..=64 {
                 if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                    libc::signal(sig, libc::SIG_DFL);
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        dfl.as_ptr(),
+                        std::ptr::null_mut::<u64>(),
+                        8usize,
+                    );
                 }
             }
             let mut set: libc::sigset_t = std::mem::zeroed();
@@ -147,8 +157,83 @@ pub fn spec_cgroups_path(bundle: &Path) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// Creates the container (init waits for `start`), with the given stdio.
-pub fn build(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Container> {
+/// Creates the container (its init waits for `start`) from a forked, single-threaded
+/// helper process, and loads the result from libcontainer's state.
+///
+/// libcontainer clones with raw `clone3`, which skips glibc's fork handlers: cloned from
+/// this multi-threaded process, a child could inherit a malloc lock another thread holds at
+/// that instant and hang. `fork()` resets glibc's locks in the child, and the helper has one
+/// thread, so libcontainer runs as in its own tests. The helper exits once the init is
+/// ready; the init, orphaned, is reparented to the shim (a subreaper), which reaps it.
+/// The caller holds the [`crate::reaper::ChildLock`], so the reaper cannot take the
+/// helper's exit status.
+pub fn create(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Container> {
+    use nix::unistd::{fork, ForkResult};
+    use std::io::Read;
+
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| ShimError::sys("creating the helper's pipe", e))?;
+    // SAFETY: the child only runs libcontainer (which expects a fresh single-threaded
+    // process), writes to a pipe and _exits; glibc's fork keeps malloc usable there.
+    match unsafe { fork() }.map_err(|e| ShimError::sys("forking the create helper", e))? {
+        ForkResult::Child => {
+            drop(r);
+            let (code, msg) = match build(id, bundle, stdio) {
+                Ok(_) => (0, String::new()),
+                Err(e) => (1, e.to_string()),
+            };
+            // Fits the pipe buffer, so the write never blocks (the parent reads after wait).
+            let mut rest = &msg.as_bytes()[..msg.len().min(4096)];
+            while !rest.is_empty() {
+                // SAFETY: writing our own buffer to our own pipe.
+                let n = unsafe { libc::write(w.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
+                if n <= 0 {
+                    break;
+                }
+                rest = &rest[n as usize..];
+            }
+            // SAFETY: leave without running the parent's destructors or atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(w);
+            drop(stdio);
+            let status = loop {
+                match nix::sys::wait::waitpid(child, None) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => break other,
+                }
+            };
+            // The container's processes inherited the write end too, so read what is
+            // there without waiting for EOF.
+            let mut msg = String::new();
+            let mut f = std::fs::File::from(r);
+            // SAFETY: fcntl on the pipe we own.
+            unsafe {
+                let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+                libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+            }
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                msg.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            match status {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => load(id, bundle),
+                Ok(_) if !msg.is_empty() => Err(ShimError::Internal(msg)),
+                Ok(ws) => Err(ShimError::Internal(format!(
+                    "create helper ended with {ws:?} before reporting"
+                ))),
+                Err(e) => Err(ShimError::sys("waiting for the create helper", e)),
+            }
+        }
+    }
+}
+
+/// Creates the container in this process (see [`create`] for why the shim forks first).
+fn build(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Container> {
     let root = state_root(bundle);
     std::fs::create_dir_all(&root).map_err(|e| ShimError::io("creating", &root, e))?;
     ContainerBuilder::new(id.to_string(), SyscallType::default())

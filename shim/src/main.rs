@@ -26,6 +26,7 @@ mod service;
 mod stats;
 mod stdio;
 mod timefmt;
+mod trim;
 
 use std::io::Write;
 

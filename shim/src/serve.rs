@@ -70,6 +70,7 @@ fn listener(flags: &Flags) -> Result<OwnedFd> {
 
 /// Serves until Shutdown; returns when the process should exit.
 pub fn run(flags: &Flags) -> Result<()> {
+    crate::trim::limit_malloc_arenas();
     let listen = listener(flags)?;
     crate::reaper::set_subreaper()?;
     let mut signals = Signals::new([SIGCHLD, SIGTERM, SIGINT])
@@ -89,6 +90,7 @@ pub fn run(flags: &Flags) -> Result<()> {
         .start()
         .map_err(|e| ShimError::Ttrpc(format!("starting server: {e}")))?;
 
+    crate::trim::release_idle_memory();
     for sig in signals.forever() {
         match sig {
             SIGCHLD => shim.on_sigchld(),

@@ -6,11 +6,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use containerd_shim::api::{
-    CheckpointTaskRequest, CloseIORequest, ExecProcessRequest, ResizePtyRequest,
-    UpdateTaskRequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest,
-    DeleteResponse, Empty, KillRequest, PauseRequest, PidsRequest, PidsResponse, ResumeRequest,
-    ShutdownRequest, StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest,
-    StatsResponse, WaitRequest, WaitResponse,
+    CheckpointTaskRequest, CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest,
+    CreateTaskResponse, DeleteRequest, DeleteResponse, Empty, ExecProcessRequest, KillRequest,
+    PauseRequest, PidsRequest, PidsResponse, ResizePtyRequest, ResumeRequest, ShutdownRequest,
+    StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse,
+    UpdateTaskRequest, WaitRequest, WaitResponse,
 };
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::{EnumOrUnknown, MessageField};
@@ -29,8 +29,8 @@ use containerd_shim::protos::topics::{
 };
 
 use crate::container;
-use crate::events::Events;
 use crate::error::{Result, ShimError};
+use crate::events::Events;
 use crate::exit::Exit;
 use crate::reaper::ChildLock;
 use crate::rootfs::{self, RootfsMount};
@@ -223,7 +223,7 @@ impl Shim {
                 );
             }
             let (stdio, output) = stdio::open(&req.stdin, &req.stdout, &req.stderr)?;
-            let c = container::build(&req.id, &bundle, stdio)?;
+            let c = container::create(&req.id, &bundle, stdio)?;
             Ok::<_, ShimError>((c, output))
         })();
         let (c, output) = built.map_err(undo)?;
@@ -298,6 +298,8 @@ impl Shim {
                 ..Default::default()
             }),
         );
+        // The shim now idles beside its container.
+        crate::trim::release_idle_memory();
         Ok(resp)
     }
 
@@ -492,6 +494,7 @@ impl Shim {
                 ..Default::default()
             }),
         );
+        crate::trim::release_idle_memory();
         Ok(DeleteResponse {
             pid: exit.pid,
             exit_status: exit.status,
@@ -622,7 +625,9 @@ impl Task for TaskService {
     }
 
     fn update(&self, _: &TtrpcContext, _: UpdateTaskRequest) -> TResult<Empty> {
-        Err(unimplemented("Update (changing resources of a running task)"))
+        Err(unimplemented(
+            "Update (changing resources of a running task)",
+        ))
     }
 
     fn shutdown(&self, _: &TtrpcContext, req: ShutdownRequest) -> TResult<Empty> {

@@ -20,7 +20,11 @@ use containerd_shim::protos::types::mount::Mount;
 use containerd_shim::protos::types::task::Status;
 use oci_spec::runtime::{LinuxBuilder, ProcessBuilder, RootBuilder, Spec};
 
-const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-skiff-v1");
+/// The shim under test; `SKIFF_SHIM_BIN` overrides it (e.g. with the release build).
+fn shim_bin() -> String {
+    std::env::var("SKIFF_SHIM_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_containerd-shim-skiff-v1").to_string())
+}
 const CG_PARENT: &str = "skiff-shim-test";
 
 fn is_root() -> bool {
@@ -115,7 +119,7 @@ impl Fixture {
     }
 
     fn shim_cmd(&self, action: &str) -> Command {
-        let mut c = Command::new(SHIM);
+        let mut c = Command::new(shim_bin());
         c.current_dir(&self.bundle)
             .env("SKIFF_SHIM_SOCKET_DIR", &self.sock_dir)
             .args(["-namespace", "skiff-test", "-id", &self.id])
@@ -322,7 +326,10 @@ fn write_spec(bundle: &Path, id: &str, args: &[&str]) {
             .build()
             .unwrap(),
     ));
-    let mut linux = spec.linux().clone().unwrap_or_else(|| LinuxBuilder::default().build().unwrap());
+    let mut linux = spec
+        .linux()
+        .clone()
+        .unwrap_or_else(|| LinuxBuilder::default().build().unwrap());
     linux.set_cgroups_path(Some(PathBuf::from(format!("/{CG_PARENT}/{id}"))));
     spec.set_linux(Some(linux));
     spec.save(bundle.join("config.json")).unwrap();
@@ -448,11 +455,13 @@ fn exit_code_and_stderr() {
     assert_eq!(f.wait(), 7);
     let e = f.log_entries();
     assert!(
-        e.iter().any(|v| v["log"] == "err\n" && v["stream"] == "stderr"),
+        e.iter()
+            .any(|v| v["log"] == "err\n" && v["stream"] == "stderr"),
         "{e:?}"
     );
     assert!(
-        e.iter().any(|v| v["log"] == "out\n" && v["stream"] == "stdout"),
+        e.iter()
+            .any(|v| v["log"] == "out\n" && v["stream"] == "stdout"),
         "{e:?}"
     );
     assert_eq!(f.delete().exit_status, 7);
@@ -500,10 +509,9 @@ fn kill_pause_resume_pids_stats() {
         )
         .unwrap();
     assert_eq!(stats.stats.type_url, "io.containerd.cgroups.v1.Metrics");
-    let m = containerd_shim::protos::cgroups::metrics::Metrics::parse_from_bytes(
-        &stats.stats.value,
-    )
-    .unwrap();
+    let m =
+        containerd_shim::protos::cgroups::metrics::Metrics::parse_from_bytes(&stats.stats.value)
+            .unwrap();
     assert!(m.pids.current >= 1);
 
     f.client()
@@ -517,10 +525,7 @@ fn kill_pause_resume_pids_stats() {
         .unwrap();
     assert_eq!(f.state(), Status::PAUSED);
     let freezer = f.cgroup_dir("freezer").join("freezer.state");
-    assert_eq!(
-        std::fs::read_to_string(&freezer).unwrap().trim(),
-        "FROZEN"
-    );
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
     f.client()
         .resume(
             ctx(),
@@ -600,6 +605,73 @@ fn bad_rootfs_mount_fails_cleanly() {
 }
 
 #[test]
+fn libcontainer_failures_are_reported_and_cleaned() {
+    require_root!();
+    // The binary does not exist in the rootfs: the container's init fails before start.
+    let (mut f, mounts) = Fixture::new("nobin", &["/bin/nope"], Rootfs::Overlay);
+    f.start_shim();
+    let err = f.create(mounts).unwrap_err();
+    assert!(format!("{err:?}").contains("creating container"), "{err:?}");
+    f.assert_clean();
+    // The root path is missing: libcontainer fails before cloning anything.
+    let (g, _) = Fixture::new("noroot", &["/bin/true"], Rootfs::InBundle);
+    std::fs::remove_dir_all(g.bundle.join("rootfs")).unwrap();
+    let err = f
+        .client()
+        .create(
+            ctx(),
+            &CreateTaskRequest {
+                id: g.id.clone(),
+                bundle: g.bundle.display().to_string(),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("creating container"), "{err:?}");
+    g.assert_clean();
+    // The shim still works afterwards.
+    let (h, _) = Fixture::new("after", &["/bin/true"], Rootfs::InBundle);
+    let c = f.client();
+    c.create(
+        ctx(),
+        &CreateTaskRequest {
+            id: h.id.clone(),
+            bundle: h.bundle.display().to_string(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.start(
+        ctx(),
+        &StartRequest {
+            id: h.id.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let w = c
+        .wait(
+            ctx(),
+            &WaitRequest {
+                id: h.id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(w.exit_status, 0);
+    c.delete(
+        ctx(),
+        &DeleteRequest {
+            id: h.id.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    h.assert_clean();
+    f.shutdown();
+}
+
+#[test]
 fn start_is_idempotent_and_delete_action_cleans_after_a_dead_shim() {
     require_root!();
     let (mut f, mounts) = Fixture::new("dead", &["/bin/sleep", "100"], Rootfs::Bind);
@@ -628,7 +700,8 @@ fn start_is_idempotent_and_delete_action_cleans_after_a_dead_shim() {
 }
 
 /// Idle RSS and create→start→exit latency of `/bin/true`; run with
-/// `cargo test --release -p containerd-shim-skiff-v1 --test shim -- --ignored --nocapture measure`.
+/// `cargo build --release -p containerd-shim-skiff-v1 && SKIFF_SHIM_BIN=target/release/containerd-shim-skiff-v1
+/// cargo test -p containerd-shim-skiff-v1 --test shim -- --ignored --nocapture measure`.
 #[test]
 #[ignore]
 fn measure() {
