@@ -34,6 +34,7 @@ impl Mode {
 
 struct Bars {
     multi: MultiProgress,
+    stderr: bool,
     bars: HashMap<String, ProgressBar>,
 }
 
@@ -43,12 +44,34 @@ fn short(d: &skiff_image_store::Digest) -> String {
 
 /// A progress sink printing to stdout in `mode`.
 pub fn sink(mode: Mode) -> ProgressSink {
+    sink_to(mode, false)
+}
+
+/// A progress sink printing to stderr (for pulls that `run` does on the way).
+pub fn sink_stderr(quiet: bool) -> ProgressSink {
+    let mode = if quiet {
+        Mode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        Mode::Bars
+    } else {
+        Mode::Lines
+    };
+    sink_to(mode, true)
+}
+
+fn sink_to(mode: Mode, stderr: bool) -> ProgressSink {
     match mode {
         Mode::Quiet => Arc::new(|_| {}),
-        Mode::Lines => Arc::new(print_line),
+        Mode::Lines => Arc::new(move |e| print_line(e, stderr)),
         Mode::Bars => {
+            let target = if stderr {
+                ProgressDrawTarget::stderr_with_hz(10)
+            } else {
+                ProgressDrawTarget::stdout_with_hz(10)
+            };
             let state = Mutex::new(Bars {
-                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(10)),
+                multi: MultiProgress::with_draw_target(target),
+                stderr,
                 bars: HashMap::new(),
             });
             Arc::new(move |e| {
@@ -60,35 +83,47 @@ pub fn sink(mode: Mode) -> ProgressSink {
     }
 }
 
-fn print_line(e: PullEvent) {
+fn out(stderr: bool, line: String) {
+    if stderr {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+fn print_line(e: PullEvent, stderr: bool) {
+    let p = |line: String| out(stderr, line);
     match e {
-        PullEvent::Resolving { tag, repository } => println!("{tag}: Pulling from {repository}"),
-        PullEvent::AlreadyExists { layer } => println!("{}: Already exists", short(&layer)),
+        PullEvent::Resolving { tag, repository } => p(format!("{tag}: Pulling from {repository}")),
+        PullEvent::AlreadyExists { layer } => p(format!("{}: Already exists", short(&layer))),
         PullEvent::Layers { layers } => {
             for (d, _) in layers {
-                println!("{}: Pulling fs layer", short(&d));
+                p(format!("{}: Pulling fs layer", short(&d)));
             }
         }
         PullEvent::Downloading { .. } => {}
-        PullEvent::DownloadComplete { layer } => println!("{}: Download complete", short(&layer)),
+        PullEvent::DownloadComplete { layer } => p(format!("{}: Download complete", short(&layer))),
         PullEvent::Extracting { .. } => {}
-        PullEvent::PullComplete { layer } => println!("{}: Pull complete", short(&layer)),
+        PullEvent::PullComplete { layer } => p(format!("{}: Pull complete", short(&layer))),
         PullEvent::Done {
             digest,
             updated,
             reference,
             ..
-        } => print_done(&digest, updated, &reference),
+        } => print_done(&digest, updated, &reference, stderr),
     }
 }
 
-fn print_done(digest: &skiff_image_store::Digest, updated: bool, reference: &str) {
-    println!("Digest: {digest}");
+fn print_done(digest: &skiff_image_store::Digest, updated: bool, reference: &str, stderr: bool) {
+    out(stderr, format!("Digest: {digest}"));
     let shown = skiff_image_store::gc::familiar(reference);
     if updated {
-        println!("Status: Downloaded newer image for {shown}");
+        out(
+            stderr,
+            format!("Status: Downloaded newer image for {shown}"),
+        );
     } else {
-        println!("Status: Image is up to date for {shown}");
+        out(stderr, format!("Status: Image is up to date for {shown}"));
     }
 }
 
@@ -148,7 +183,7 @@ fn draw(s: &mut Bars, e: PullEvent) {
                     pb.finish();
                 }
             }
-            print_done(&digest, updated, &reference);
+            print_done(&digest, updated, &reference, s.stderr);
         }
     }
 }

@@ -28,6 +28,12 @@ pub struct EngineConfig {
     pub auth_file: Option<PathBuf>,
     /// Parallel blob downloads per pull.
     pub max_concurrent_downloads: usize,
+    /// The shim binary (default: next to the running executable, else on PATH).
+    pub shim_binary: Option<PathBuf>,
+    /// Size at which a container's json-file log rotates, in bytes.
+    pub log_max_size: u64,
+    /// How many json-file logs are kept per container (current + rotated).
+    pub log_max_files: u32,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +46,9 @@ impl Default for EngineConfig {
             snapshotter: SnapshotterChoice::Auto,
             auth_file: None,
             max_concurrent_downloads: 3,
+            shim_binary: None,
+            log_max_size: 20 << 20,
+            log_max_files: 5,
         }
     }
 }

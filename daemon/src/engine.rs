@@ -1,26 +1,53 @@
 //! `Engine`: the one entry point of skiff as a library.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use skiff_image_store::auth::{self, Credentials};
 use skiff_image_store::gc::{GcReport, RemoveAction};
 use skiff_image_store::{Digest, ImageRecord, ImageStore, ProgressSink, PullOptions};
 
 use crate::config::EngineConfig;
+use crate::container::store::ContainerStore;
 use crate::error::Result;
+use crate::runtime::shim::ShimLauncher;
 
 /// A skiff engine over one data root. Cheap to clone; clones share state.
 #[derive(Debug, Clone)]
 pub struct Engine {
     config: EngineConfig,
     images: ImageStore,
+    pub(crate) containers: ContainerStore,
+    pub(crate) shim: ShimLauncher,
 }
 
 impl Engine {
     /// Opens the engine's stores (creating them on first use).
     pub fn open(config: EngineConfig) -> Result<Self> {
         let images = ImageStore::open(config.store_config())?;
-        Ok(Engine { config, images })
+        let containers = ContainerStore::open(&config.data_root.join("containers"))?;
+        let shim = ShimLauncher {
+            binary: config
+                .shim_binary
+                .clone()
+                .unwrap_or_else(ShimLauncher::locate_binary),
+            socket_dir: config.run_root.join("s"),
+        };
+        Ok(Engine {
+            config,
+            images,
+            containers,
+            shim,
+        })
+    }
+
+    /// Where container `id`'s persistent files live (record, log, writable layer).
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers.dir_of(id)
+    }
+
+    /// Where container `id`'s OCI bundle lives while it has a task.
+    pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.config.run_root.join("containers").join(id)
     }
 
     /// The settings in force.
@@ -55,9 +82,13 @@ impl Engine {
         Ok(self.images.prune(all, &|id| self.image_in_use(id))?)
     }
 
-    /// Whether a container uses image `id` (no containers exist yet).
-    fn image_in_use(&self, _id: &Digest) -> bool {
-        false
+    /// Whether a container uses image `id`.
+    fn image_in_use(&self, id: &Digest) -> bool {
+        let id = id.to_string();
+        self.containers
+            .list()
+            .map(|l| l.iter().any(|c| c.image_id == id))
+            .unwrap_or(true)
     }
 
     /// Checks credentials against a registry and stores them for later pulls.

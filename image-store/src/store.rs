@@ -1,5 +1,6 @@
 //! The image store facade: the one type the engine and the CLI use.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::StoreConfig;
@@ -202,4 +203,68 @@ impl ImageStore {
             }),
         }
     }
+}
+
+impl ImageStore {
+    /// Where file `rel` (a path inside the image, like `etc/passwd`) is stored on the
+    /// host for image `img`: the topmost layer that has it, or None if no layer has it
+    /// or a layer above deleted it. Symlinks are returned as themselves (not followed).
+    pub fn image_file(&self, img: &ImageRecord, rel: &str) -> Result<Option<PathBuf>> {
+        use std::os::unix::fs::FileTypeExt;
+        let rel = rel.trim_start_matches('/');
+        if rel.split('/').any(|c| c == "..") {
+            return Ok(None);
+        }
+        let Some(top) = img.top_chain_id() else {
+            return Ok(None);
+        };
+        let chain = self.snapshots.chain(top)?;
+        let layers: Vec<PathBuf> = match self.snapshots.kind() {
+            SnapshotterKind::Native => vec![self.snapshots.fs_dir(chain[0].id)],
+            SnapshotterKind::Overlayfs => {
+                chain.iter().map(|s| self.snapshots.fs_dir(s.id)).collect()
+            }
+        };
+        let components: Vec<&str> = rel
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        for layer in layers {
+            let path = components.iter().fold(layer.clone(), |p, c| p.join(c));
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return Ok(None),
+                Ok(_) => return Ok(Some(path)),
+                Err(_) => {}
+            }
+            // A whiteout or an opaque directory on the way hides lower layers.
+            let mut dir = layer.clone();
+            for c in &components[..components.len().saturating_sub(1)] {
+                dir = dir.join(c);
+                match std::fs::symlink_metadata(&dir) {
+                    Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return Ok(None),
+                    Ok(m) if m.is_dir() && is_opaque(&dir) => return Ok(None),
+                    _ => {}
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(p) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut buf = [0u8; 2];
+    // SAFETY: valid C strings and buffer.
+    let n = unsafe {
+        libc::lgetxattr(
+            p.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    n == 1 && buf[0] == b'y'
 }

@@ -61,8 +61,33 @@ impl Executor for SkiffExecutor {
         DefaultExecutor {}.exec(spec)
     }
 
+    /// Validates like [`DefaultExecutor`], but words the common failures as runc does
+    /// (`exec: "cmd": executable file not found in $PATH`, `exec: "cmd": permission
+    /// denied`), which Docker-style front ends recognise.
     fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
+        DefaultExecutor {}.validate(spec).map_err(|e| {
+            let arg0 = spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.args().as_ref())
+                .and_then(|a| a.first().cloned())
+                .unwrap_or_default();
+            match &e {
+                ExecutorValidationError::ArgValidationError(m) if m.contains("not found") => {
+                    ExecutorValidationError::ArgValidationError(format!(
+                        "exec: \"{arg0}\": executable file not found in $PATH"
+                    ))
+                }
+                ExecutorValidationError::ArgValidationError(m)
+                    if m.contains("correct permissions") =>
+                {
+                    ExecutorValidationError::ArgValidationError(format!(
+                        "exec: \"{arg0}\": permission denied"
+                    ))
+                }
+                _ => e,
+            }
+        })
     }
 
     fn setup_envs(
@@ -222,7 +247,7 @@ pub fn create(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Containe
             }
             match status {
                 Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => load(id, bundle),
-                Ok(_) if !msg.is_empty() => Err(ShimError::Internal(msg)),
+                Ok(_) if !msg.is_empty() => Err(ShimError::Helper(msg)),
                 Ok(ws) => Err(ShimError::Internal(format!(
                     "create helper ended with {ws:?} before reporting"
                 ))),

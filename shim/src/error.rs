@@ -65,6 +65,9 @@ pub enum ShimError {
     /// The ttrpc layer failed (server start, client connect).
     #[error("ttrpc: {0}")]
     Ttrpc(String),
+    /// A step failed in the create helper process (its message names the step).
+    #[error("{0}")]
+    Helper(String),
     /// Anything else that should not happen.
     #[error("internal: {0}")]
     Internal(String),

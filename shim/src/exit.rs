@@ -34,7 +34,7 @@ pub fn status_of(ws: WaitStatus) -> Option<(i32, u32)> {
 
 impl Exit {
     /// The JSON form: `{"pid":N,"exit_status":N,"exited_at":"RFC3339"}`.
-    pub fn to_json(&self) -> String {
+    pub fn to_json(self) -> String {
         format!(
             "{{\"pid\":{},\"exit_status\":{},\"exited_at\":\"{}\"}}\n",
             self.pid,

@@ -1,7 +1,10 @@
 //! The containerd task service (ttrpc `containerd.task.v3.Task`, also served under the
 //! `containerd.task.v2.Task` name that containerd 1.6/1.7 call). One shim runs one task.
 
+use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -71,35 +74,31 @@ pub struct Shim {
     children: ChildLock,
     task: Mutex<Option<TaskState>>,
     exited: Condvar,
-    shutdown: Mutex<Option<signal_hook::iterator::Handle>>,
+    exit_wake: UnixStream,
+    exit_now: AtomicBool,
 }
 
 impl Shim {
-    /// A shim with no task yet, for `namespace`.
-    pub fn new(namespace: &str) -> Arc<Self> {
+    /// A shim with no task yet, for `namespace`; `exit_wake` wakes the main loop to exit.
+    pub fn new(namespace: &str, exit_wake: UnixStream) -> Arc<Self> {
         Arc::new(Shim {
             events: Events::from_env(namespace),
             children: ChildLock::default(),
             task: Mutex::new(None),
             exited: Condvar::new(),
-            shutdown: Mutex::new(None),
+            exit_wake,
+            exit_now: AtomicBool::new(false),
         })
     }
 
-    /// Registers the handle whose `close()` ends the main loop.
-    pub fn set_shutdown_handle(&self, h: signal_hook::iterator::Handle) {
-        *self.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = Some(h);
+    /// Whether Shutdown asked the process to exit.
+    pub fn exit_requested(&self) -> bool {
+        self.exit_now.load(Ordering::SeqCst)
     }
 
     fn request_exit(&self) {
-        if let Some(h) = self
-            .shutdown
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            h.close();
-        }
+        self.exit_now.store(true, Ordering::SeqCst);
+        let _ = (&self.exit_wake).write(&[1]);
     }
 
     fn lock_task(&self) -> MutexGuard<'_, Option<TaskState>> {
@@ -298,8 +297,6 @@ impl Shim {
                 ..Default::default()
             }),
         );
-        // The shim now idles beside its container.
-        crate::trim::release_idle_memory();
         Ok(resp)
     }
 
@@ -494,7 +491,6 @@ impl Shim {
                 ..Default::default()
             }),
         );
-        crate::trim::release_idle_memory();
         Ok(DeleteResponse {
             pid: exit.pid,
             exit_status: exit.status,

@@ -2,7 +2,8 @@
 //!
 //! A shim spends nearly all its life idle beside its container, yet its resident set keeps
 //! every code page it ever touched (and the kernel maps file pages in 64 KiB "fault-around"
-//! batches). After the busy moments (startup, create/start, delete) the shim drops its
+//! batches). At startup, and when it finds itself idle and grown (checked every 5 s by the
+//! main loop, so a burst of requests is never slowed down by it), the shim drops its
 //! clean, read-only file-backed pages from its page tables with `MADV_DONTNEED`: they stay in
 //! the page cache (shared with every other shim) and fault back in on use. Only read-only
 //! `PT_LOAD` segments outside `PT_GNU_RELRO` are touched, so no relocated (dirty) page is

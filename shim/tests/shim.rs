@@ -611,7 +611,16 @@ fn libcontainer_failures_are_reported_and_cleaned() {
     let (mut f, mounts) = Fixture::new("nobin", &["/bin/nope"], Rootfs::Overlay);
     f.start_shim();
     let err = f.create(mounts).unwrap_err();
-    assert!(format!("{err:?}").contains("creating container"), "{err:?}");
+    let msg = match err {
+        ttrpc::Error::RpcStatus(s) => s.message,
+        other => panic!("{other:?}"),
+    };
+    assert!(msg.contains("creating container"), "{msg}");
+    // Worded as runc does, for front ends that map it to "command not found".
+    assert!(
+        msg.contains(r#"exec: "/bin/nope": executable file not found in $PATH"#),
+        "{msg}"
+    );
     f.assert_clean();
     // The root path is missing: libcontainer fails before cloning anything.
     let (g, _) = Fixture::new("noroot", &["/bin/true"], Rootfs::InBundle);
@@ -668,6 +677,41 @@ fn libcontainer_failures_are_reported_and_cleaned() {
     )
     .unwrap();
     h.assert_clean();
+    f.shutdown();
+}
+
+#[test]
+fn stdin_fifo_and_plain_file_stdout() {
+    require_root!();
+    let (mut f, mounts) = Fixture::new("stdin", &["/bin/cat"], Rootfs::InBundle);
+    f.start_shim();
+    let fifo = f.tmp.path().join("stdin.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let out = f.tmp.path().join("out.txt");
+    f.client()
+        .create(
+            ctx(),
+            &CreateTaskRequest {
+                id: f.id.clone(),
+                bundle: f.bundle.display().to_string(),
+                rootfs: mounts,
+                stdin: fifo.display().to_string(),
+                stdout: out.display().to_string(),
+                stderr: String::new(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    f.start();
+    {
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        w.write_all(b"from stdin\n").unwrap();
+    } // EOF: cat exits.
+    assert_eq!(f.wait(), 0);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "from stdin\n");
+    assert_eq!(f.delete().exit_status, 0);
+    f.assert_clean();
     f.shutdown();
 }
 
@@ -730,7 +774,8 @@ fn measure() {
         f.client = Some(TaskClient::new(ttrpc::Client::connect(&f.address).unwrap()));
     };
     f.client = None;
-    std::thread::sleep(Duration::from_millis(300));
+    // The shim trims its memory after 5 s without work.
+    std::thread::sleep(Duration::from_millis(5_500));
     println!("idle shim, no client: {}", rss(pid));
     reconnect(&mut f);
     f.state_or_none();
@@ -746,9 +791,30 @@ fn measure() {
     }
     println!("after 10 tasks, client connected: {}", rss(pid));
     f.client = None;
-    std::thread::sleep(Duration::from_millis(300));
-    println!("after 10 tasks, no client: {}", rss(pid));
+    std::thread::sleep(Duration::from_millis(5_500));
+    println!("after 10 tasks, no client, idle: {}", rss(pid));
     reconnect(&mut f);
+    // A shim idling beside its running container, client still connected.
+    write_spec(&f.bundle, &f.id, &["/bin/sleep", "60"]);
+    f.create(vec![]).unwrap();
+    f.start();
+    std::thread::sleep(Duration::from_millis(5_500));
+    println!(
+        "beside a running container, client connected, idle: {}",
+        rss(pid)
+    );
+    f.client()
+        .kill(
+            ctx(),
+            &KillRequest {
+                id: f.id.clone(),
+                signal: 9,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(f.wait(), 137);
+    f.delete();
     times.sort();
     println!(
         "create->start->exit of /bin/true: median {:?}, min {:?}, max {:?}",

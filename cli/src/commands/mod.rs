@@ -2,14 +2,18 @@
 
 mod images;
 mod info;
+mod lifecycle;
 mod login;
+mod logs;
+mod ps;
 mod pull;
 mod rmi;
+mod run;
 mod save_load;
 
 use skiff_daemon::{Engine, EngineError};
 
-use crate::options::{Cli, Command, ImageCommand};
+use crate::options::{Cli, Command, ContainerCommand, ImageCommand};
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<u8, EngineError> {
@@ -34,5 +38,32 @@ pub async fn run(cli: Cli) -> Result<u8, EngineError> {
         Command::Login(a) => login::login(&engine, &a).await,
         Command::Logout { server } => login::logout(&engine, server.as_deref()),
         Command::Info => info::info(&engine),
+        Command::Run(a) => run::run(&engine, &a).await,
+        Command::Create(a) => run::create(&engine, &a).await,
+        Command::Start(a) => lifecycle::start(&engine, &a).await,
+        Command::Stop(a) => lifecycle::stop(&engine, &a, false).await,
+        Command::Restart(a) => lifecycle::stop(&engine, &a, true).await,
+        Command::Kill(a) => lifecycle::kill(&engine, &a),
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => {
+            lifecycle::rm(&engine, &a).await
+        }
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::ps(&engine, &a),
+        Command::Logs(a) => logs::logs(&engine, &a),
+        Command::Wait { containers } => lifecycle::wait(&engine, &containers).await,
+        Command::Pause { containers } => lifecycle::pause(&engine, &containers, false),
+        Command::Unpause { containers } => lifecycle::pause(&engine, &containers, true),
+        Command::Top { container } => lifecycle::top(&engine, &container),
+        Command::Rename {
+            container,
+            new_name,
+        } => {
+            engine.rename_container(&container, &new_name)?;
+            Ok(0)
+        }
+        Command::Inspect { names } => lifecycle::inspect(&engine, &names, true),
+        Command::Container(ContainerCommand::Inspect { containers }) => {
+            lifecycle::inspect(&engine, &containers, false)
+        }
+        Command::Container(ContainerCommand::Prune { .. }) => lifecycle::prune(&engine),
     }
 }

@@ -70,7 +70,20 @@ pub fn capability_set(
 
 /// The process capabilities for a set: bounding, effective and permitted (not
 /// inheritable or ambient, as Docker does for the container's first process).
+///
+/// Capabilities the host's bounding set lacks (here CAP_SYS_RESOURCE) cannot be given
+/// to a container by anyone; they are left out rather than failing the start.
 pub fn linux_capabilities(set: &Capabilities) -> Result<LinuxCapabilities, SpecError> {
+    let bounding = host_bounding_set();
+    let set: Capabilities = set
+        .iter()
+        .filter(|c| match (bounding, cap_bit(c)) {
+            (Some(mask), Some(bit)) => mask & (1u64 << bit) != 0,
+            _ => true,
+        })
+        .copied()
+        .collect();
+    let set = &set;
     let mut caps = LinuxCapabilitiesBuilder::default()
         .bounding(set.clone())
         .effective(set.clone())
@@ -81,6 +94,66 @@ pub fn linux_capabilities(set: &Capabilities) -> Result<LinuxCapabilities, SpecE
     caps.set_inheritable(None);
     caps.set_ambient(None);
     Ok(caps)
+}
+
+/// The kernel's number of a capability (CAP_CHOWN = 0 ... CAP_CHECKPOINT_RESTORE = 40).
+fn cap_bit(c: &Capability) -> Option<u32> {
+    const NAMES: [&str; 41] = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    ];
+    let name = serde_json::to_value(c).ok()?;
+    let name = name.as_str()?.strip_prefix("CAP_")?;
+    NAMES.iter().position(|n| *n == name).map(|p| p as u32)
+}
+
+/// The bounding set this process runs with (what any child can have at most).
+fn host_bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))?
+        .trim();
+    u64::from_str_radix(hex, 16).ok()
 }
 
 #[cfg(test)]
@@ -142,6 +215,19 @@ mod tests {
         let err = capability_set(&[], &s(&["CAP_"]), false).unwrap_err();
         assert!(matches!(&err, SpecError::InvalidOption { option, .. } if option == "--cap-drop"));
         assert!(capability_set(&s(&["bogus"]), &[], true).is_err());
+    }
+
+    #[test]
+    fn capabilities_outside_the_hosts_bounding_set_are_left_out() {
+        let set = capability_set(&s(&["ALL"]), &[], false).unwrap();
+        let caps = linux_capabilities(&set).unwrap();
+        let bounding = host_bounding_set().unwrap();
+        let granted = caps.bounding().clone().unwrap_or_default();
+        assert!(granted
+            .iter()
+            .all(|c| bounding & (1 << cap_bit(c).unwrap()) != 0));
+        assert_eq!(cap_bit(&Capability::Chown), Some(0));
+        assert_eq!(cap_bit(&Capability::SysResource), Some(24));
     }
 
     #[test]

@@ -131,9 +131,13 @@ pub fn build_spec(inputs: &SpecInputs) -> Result<Spec, SpecError> {
         .cwd(PathBuf::from(cwd))
         .capabilities(capabilities::linux_capabilities(&caps)?)
         .rlimits(rlimits::default_rlimits()?)
-        .no_new_privileges(options.no_new_privileges)
         .build()
         .map_err(build_err("process"))?;
+    // Unset (not false) unless asked for: libcontainer then loads the seccomp filter
+    // while the init still has CAP_SYS_ADMIN, as runc does; with an explicit false it
+    // loads it after dropping capabilities and the kernel refuses.
+    let mut process = process;
+    process.set_no_new_privileges(options.no_new_privileges.then_some(true));
 
     let root = RootBuilder::default()
         .path(inputs.rootfs.to_path_buf())

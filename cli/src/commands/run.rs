@@ -1,0 +1,273 @@
+//! `skiff run` and `skiff create`: command-line options into the engine's
+//! `CreateOptions`, then create, start, stream the output and pass the exit code through.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use skiff_daemon::container::logs::LogOptions;
+use skiff_daemon::container::options::{
+    CreateOptions, NetworkMode, Resources, RestartPolicy, TmpfsMount, VolumeMount,
+};
+use skiff_daemon::spec::{parse_cpus, parse_memory};
+use skiff_daemon::{Engine, EngineError};
+
+use crate::options::RunArgs;
+use crate::progress;
+
+fn invalid(msg: String) -> EngineError {
+    EngineError::InvalidInput(msg)
+}
+
+fn parse_volume(v: &str) -> Result<VolumeMount, EngineError> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (source, destination, mode) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, m] => (*s, *d, *m),
+        _ => return Err(invalid(format!("invalid volume specification: '{v}'"))),
+    };
+    let readonly = match mode {
+        "" | "rw" => false,
+        "ro" => true,
+        other => return Err(invalid(format!("invalid mode: {other} in volume '{v}'"))),
+    };
+    if source.is_empty() || !destination.starts_with('/') {
+        return Err(invalid(format!("invalid volume specification: '{v}'")));
+    }
+    Ok(VolumeMount {
+        source: source.to_string(),
+        destination: destination.to_string(),
+        readonly,
+    })
+}
+
+fn parse_restart(r: &str) -> Result<RestartPolicy, EngineError> {
+    Ok(match r.split_once(':') {
+        None if r == "no" || r.is_empty() => RestartPolicy::No,
+        None if r == "always" => RestartPolicy::Always,
+        None if r == "unless-stopped" => RestartPolicy::UnlessStopped,
+        None if r == "on-failure" => RestartPolicy::OnFailure { max_retries: 0 },
+        Some(("on-failure", n)) => RestartPolicy::OnFailure {
+            max_retries: n.parse().map_err(|_| {
+                invalid(format!(
+                    "invalid restart policy: maximum retry count must be a number: {r}"
+                ))
+            })?,
+        },
+        _ => return Err(invalid(format!("invalid restart policy '{r}'"))),
+    })
+}
+
+fn parse_network(n: &str) -> Result<NetworkMode, EngineError> {
+    Ok(match n {
+        "none" => NetworkMode::None,
+        "host" => NetworkMode::Host,
+        "bridge" | "default" => NetworkMode::Bridge,
+        other => match other.strip_prefix("container:") {
+            Some(c) if !c.is_empty() => NetworkMode::Container(c.to_string()),
+            _ => return Err(invalid(format!("network {other} not found"))),
+        },
+    })
+}
+
+fn read_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>, EngineError> {
+    let mut out = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| EngineError::io("reading env file", f, e))?;
+        for line in text.lines() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            out.push(line.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Turns `run`/`create` flags into engine options, validating values up front.
+pub fn create_options(a: &RunArgs) -> Result<CreateOptions, EngineError> {
+    let host_cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut env = read_env_files(&a.env_file)?;
+    env.extend(a.env.iter().cloned());
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut no_new_privileges = false;
+    for o in &a.security_opt {
+        match o.as_str() {
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
+                no_new_privileges = true
+            }
+            "no-new-privileges:false" | "no-new-privileges=false" => no_new_privileges = false,
+            other => {
+                return Err(invalid(format!(
+                    "invalid --security-opt: {other:?} (supported: no-new-privileges)"
+                )))
+            }
+        }
+    }
+    let resources = Resources {
+        memory: a
+            .memory
+            .as_deref()
+            .map(parse_memory)
+            .transpose()
+            .map_err(|e| invalid(e.to_string()))?,
+        memory_swap: match a.memory_swap.as_deref() {
+            Some("-1") => Some(-1),
+            Some(s) => Some(parse_memory(s).map_err(|e| invalid(e.to_string()))?),
+            None => None,
+        },
+        nano_cpus: a
+            .cpus
+            .as_deref()
+            .map(|c| parse_cpus(c, host_cpus))
+            .transpose()
+            .map_err(|e| invalid(e.to_string()))?,
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        pids_limit: a.pids_limit,
+    };
+    Ok(CreateOptions {
+        name: a.name.clone(),
+        image: a.image.clone(),
+        entrypoint: a.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                vec![]
+            } else {
+                vec![e.clone()]
+            }
+        }),
+        cmd: a.command.clone(),
+        env,
+        working_dir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        stdin_open: a.interactive,
+        tty: a.tty,
+        volumes: a
+            .volume
+            .iter()
+            .map(|v| parse_volume(v))
+            .collect::<Result<_, _>>()?,
+        tmpfs: a
+            .tmpfs
+            .iter()
+            .map(|t| {
+                let (d, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
+                TmpfsMount {
+                    destination: d.to_string(),
+                    options: o
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                }
+            })
+            .collect(),
+        read_only: a.read_only,
+        resources,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        privileged: a.privileged,
+        no_new_privileges,
+        network: parse_network(&a.network)?,
+        restart: parse_restart(&a.restart)?,
+        auto_remove: a.rm,
+        init: a.init,
+        labels,
+        runtime: a.runtime.clone(),
+        stop_signal: a.stop_signal.clone(),
+        cwd: std::env::current_dir().ok(),
+    })
+}
+
+/// `skiff create`: prints the new container's ID.
+pub async fn create(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
+    let opts = create_options(a)?;
+    let rec = create_with_pull(engine, opts, a.quiet).await?;
+    println!("{}", rec.id);
+    Ok(0)
+}
+
+async fn create_with_pull(
+    engine: &Engine,
+    opts: CreateOptions,
+    quiet: bool,
+) -> Result<skiff_daemon::container::record::ContainerRecord, EngineError> {
+    if engine.images().resolve(&opts.image).is_err() {
+        let shown = skiff_image_store::ImageRef::parse(&opts.image)
+            .ok()
+            .and_then(|r| r.familiar_tagged())
+            .unwrap_or_else(|| opts.image.clone());
+        if !quiet {
+            eprintln!("Unable to find image '{shown}' locally");
+        }
+    }
+    engine
+        .create_container(opts, Some(progress::sink_stderr(quiet)))
+        .await
+}
+
+/// `skiff run`: create, start, and unless detached print the output and exit with the
+/// container's exit code.
+pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
+    let opts = create_options(a)?;
+    if a.detach && a.rm && !matches!(opts.restart, RestartPolicy::No) {
+        return Err(invalid(
+            "conflicting options: cannot specify both --restart and --rm".into(),
+        ));
+    }
+    let rec = create_with_pull(engine, opts, a.quiet).await?;
+    if let Err(e) = engine.start_container(&rec.id).await {
+        if a.rm {
+            let _ = engine.remove_container(&rec.id, true).await;
+        }
+        return Err(e);
+    }
+    if a.detach {
+        println!("{}", rec.id);
+        return Ok(0);
+    }
+    let exited = Arc::new(AtomicBool::new(false));
+    let follower = {
+        let (engine, id, exited) = (engine.clone(), rec.id.clone(), exited.clone());
+        std::thread::spawn(move || {
+            let opts = LogOptions {
+                follow: true,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            };
+            let stdout = std::io::stdout();
+            let stderr = std::io::stderr();
+            let done = || exited.load(Ordering::Acquire);
+            engine.read_logs(&id, &opts, Some(&done), &mut |e| {
+                let ok = if e.stream == "stderr" {
+                    stderr.lock().write_all(e.line.as_bytes()).is_ok()
+                } else {
+                    let mut out = stdout.lock();
+                    out.write_all(e.line.as_bytes())
+                        .and_then(|_| out.flush())
+                        .is_ok()
+                };
+                ok
+            })
+        })
+    };
+    let code = engine.wait_for_exit(&rec.id).await;
+    exited.store(true, Ordering::Release);
+    let _ = follower.join();
+    if a.rm {
+        engine.remove_container(&rec.id, true).await?;
+    }
+    let code = code?;
+    Ok(u8::try_from(code & 0xff).unwrap_or(255))
+}

@@ -1,0 +1,183 @@
+//! `start`: put the OCI bundle in place, start the container's shim, create and start
+//! the task. A failed start leaves no shim, mount or bundle behind.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use super::now_rfc3339;
+use super::record::{ContainerRecord, Status};
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::runtime::shim::{jsonfile_uri, ShimTask, TaskIo};
+
+impl Engine {
+    /// Starts a created or exited container.
+    pub async fn start_container(&self, name: &str) -> Result<ContainerRecord> {
+        let engine = self.clone();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || engine.start_blocking(&name))
+            .await
+            .map_err(|e| EngineError::Internal(format!("start task failed: {e}")))?
+    }
+
+    pub(crate) fn start_blocking(&self, name: &str) -> Result<ContainerRecord> {
+        let mut rec = self.sync_state(self.containers.find(name)?)?;
+        match rec.state.status {
+            Status::Running | Status::Restarting => return Ok(rec),
+            Status::Paused => {
+                return Err(EngineError::Conflict(format!(
+                    "cannot start a paused container {}, try unpause instead",
+                    rec.id
+                )))
+            }
+            Status::Removing | Status::Dead => {
+                return Err(EngineError::Conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    rec.id
+                )))
+            }
+            Status::Created | Status::Exited => {}
+        }
+        match self.launch(&rec) {
+            Ok((address, pid)) => {
+                rec.state.status = Status::Running;
+                rec.state.pid = pid;
+                rec.state.shim_address = address;
+                rec.state.started_at = now_rfc3339();
+                rec.state.exit_code = 0;
+                rec.state.error.clear();
+                rec.state.oom_killed = false;
+                rec.state.stopped_by_user = false;
+                self.containers.save(&rec)?;
+                Ok(rec)
+            }
+            Err(e) => {
+                rec.state.error = e.to_string();
+                rec.state.exit_code = i32::from(e.exit_status());
+                self.containers.save(&rec)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Bundle, checks, shim, task create and start; cleans up on any failure.
+    fn launch(&self, rec: &ContainerRecord) -> Result<(String, u32)> {
+        let bundle = &rec.bundle;
+        let rootfs = bundle.join("rootfs");
+        fs::create_dir_all(&rootfs).map_err(|e| EngineError::io("creating", &rootfs, e))?;
+        let spec_src = self.container_dir(&rec.id).join("config.json");
+        fs::copy(&spec_src, bundle.join("config.json"))
+            .map_err(|e| EngineError::io("copying", &spec_src, e))?;
+        let img = self.images().resolve(&rec.image_id)?;
+        self.check_command(rec, &img)?;
+        let rw = self.container_dir(&rec.id).join("rw");
+        let mount = self.images().rootfs_writable(&img, &rw)?;
+        let io = TaskIo {
+            stdin: String::new(),
+            stdout: jsonfile_uri(
+                &rec.log_path,
+                self.config().log_max_size,
+                self.config().log_max_files,
+            ),
+            stderr: jsonfile_uri(
+                &rec.log_path,
+                self.config().log_max_size,
+                self.config().log_max_files,
+            ),
+            terminal: false,
+        };
+        if rec.options.tty {
+            return Err(EngineError::InvalidInput(
+                "-t (TTY) is not available yet".into(),
+            ));
+        }
+        let address = self.shim.spawn(&rec.id, bundle)?;
+        let result = ShimTask::connect(&address, &rec.id).and_then(|task| {
+            task.create(bundle, &mount, &io)?;
+            match task.start() {
+                Ok(pid) => Ok(pid),
+                Err(e) => {
+                    let _ = task.delete();
+                    Err(e)
+                }
+            }
+        });
+        match result {
+            Ok(pid) => Ok((address, pid)),
+            Err(e) => {
+                self.teardown_task(rec, &address);
+                Err(e)
+            }
+        }
+    }
+
+    /// Docker's 127/126 checks: the command must exist in the image and be executable.
+    fn check_command(
+        &self,
+        rec: &ContainerRecord,
+        img: &skiff_image_store::ImageRecord,
+    ) -> Result<()> {
+        let Some(cmd) = rec.command.first() else {
+            return Err(EngineError::InvalidInput("no command specified".into()));
+        };
+        let spec: serde_json::Value = fs::read(rec.bundle.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let path_env = spec["process"]["env"]
+            .as_array()
+            .and_then(|env| {
+                env.iter()
+                    .filter_map(|e| e.as_str())
+                    .find_map(|e| e.strip_prefix("PATH="))
+            })
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .to_string();
+        let covered_by_volume = |p: &str| {
+            rec.options
+                .volumes
+                .iter()
+                .any(|v| p.starts_with(&v.destination))
+        };
+        let candidates: Vec<String> = if cmd.contains('/') {
+            let cwd = spec["process"]["cwd"].as_str().unwrap_or("/");
+            vec![if cmd.starts_with('/') {
+                cmd.clone()
+            } else {
+                format!("{cwd}/{cmd}")
+            }]
+        } else {
+            path_env
+                .split(':')
+                .filter(|d| !d.is_empty())
+                .map(|d| format!("{d}/{cmd}"))
+                .collect()
+        };
+        if candidates.iter().any(|c| covered_by_volume(c)) {
+            return Ok(());
+        }
+        let mut found_not_exec = false;
+        for c in &candidates {
+            if let Some(p) = self.images().image_file(img, c)? {
+                let meta = fs::symlink_metadata(&p).map_err(|e| EngineError::io("stat", &p, e))?;
+                if meta.file_type().is_symlink()
+                    || (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+                {
+                    return Ok(());
+                }
+                found_not_exec = true;
+            }
+        }
+        if found_not_exec {
+            Err(EngineError::CommandNotExecutable {
+                container: rec.id.clone(),
+                command: cmd.clone(),
+            })
+        } else {
+            Err(EngineError::CommandNotFound {
+                container: rec.id.clone(),
+                command: cmd.clone(),
+            })
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Image archives (`skiff load`): `ImageStore::load` on arbitrary bytes (docker-archive,
+//! OCI layout; plain, gzip or zstd compressed). One store is opened per process, with
+//! the native snapshotter under a temp dir; after each run every image is removed and
+//! unreferenced blobs and snapshots are collected, so runs do not see each other's
+//! content. Errors are fine; a panic is a bug.
+#![no_main]
+
+use std::io::Cursor;
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use skiff_image_store::{ImageStore, SnapshotterChoice, StoreConfig};
+
+struct Store {
+    _dir: tempfile::TempDir,
+    store: ImageStore,
+}
+
+static STORE: LazyLock<Store> = LazyLock::new(|| {
+    let dir = tempfile::Builder::new()
+        .prefix("skiff-fuzz-store-")
+        .tempdir()
+        .expect("temp dir");
+    let store = ImageStore::open(StoreConfig {
+        root: dir.path().join("store"),
+        snapshotter: SnapshotterChoice::Native,
+        ..Default::default()
+    })
+    .expect("opening the store");
+    Store { _dir: dir, store }
+});
+
+/// `SKIFF_FUZZ_VERBOSE=1` prints what each run returned (for checking seeds).
+fn verbose() -> bool {
+    static V: LazyLock<bool> = LazyLock::new(|| std::env::var_os("SKIFF_FUZZ_VERBOSE").is_some());
+    *V
+}
+
+fuzz_target!(|data: &[u8]| {
+    let store = &STORE.store;
+    let loaded = store.load(Cursor::new(data));
+    if verbose() {
+        eprintln!("load: {loaded:?}");
+    }
+    if let Ok(images) = &loaded {
+        for img in images {
+            // Everything load returns must be resolvable by ID.
+            store
+                .resolve(&img.id.to_string())
+                .expect("a loaded image resolves by its ID");
+        }
+    }
+    // Back to an empty store (these are the store's own operations: a panic in them is
+    // a bug too; an error would leave state behind, so it is reported).
+    store
+        .prune(true, &|_| false)
+        .expect("removing the loaded images");
+});
