@@ -6,7 +6,7 @@
 //! bundles, where containerd would take it for a bundle of its own).
 
 use std::collections::HashMap;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 
 use libcgroups::common::{create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager};
@@ -182,6 +182,35 @@ pub fn spec_cgroups_path(bundle: &Path) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// How long the create helper may take (image-sized rootfs setups included).
+const HELPER_TIMEOUT_MS: i32 = 120_000;
+
+/// Waits until `pid` (a child) exits, up to `timeout_ms`; true if it did (or if the
+/// kernel has no pidfds, in which case the caller simply blocks in waitpid).
+fn wait_readable_pid(pid: nix::unistd::Pid, timeout_ms: i32) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return true;
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: poll on one descriptor we own.
+        match unsafe { libc::poll(&mut p, 1, timeout_ms) } {
+            n if n > 0 => return true,
+            0 => return false,
+            _ if nix::Error::last() == nix::errno::Errno::EINTR => continue,
+            _ => return true,
+        }
+    }
+}
+
 /// Creates the container (its init waits for `start`) from a forked, single-threaded
 /// helper process, and loads the result from libcontainer's state.
 ///
@@ -223,6 +252,14 @@ pub fn create(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Containe
         ForkResult::Parent { child } => {
             drop(w);
             drop(stdio);
+            if !wait_readable_pid(child, HELPER_TIMEOUT_MS) {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(child, None);
+                return Err(ShimError::Helper(format!(
+                    "creating container: the create helper did not finish within {} s",
+                    HELPER_TIMEOUT_MS / 1000
+                )));
+            }
             let status = loop {
                 match nix::sys::wait::waitpid(child, None) {
                     Err(nix::errno::Errno::EINTR) => continue,

@@ -361,12 +361,34 @@ fn wait_gone(pid: i32, timeout: Duration) -> bool {
     }
 }
 
+/// Pids of shim processes (and their forked helpers, which share the command line)
+/// started for task `id`.
+fn shim_processes(id: &str) -> Vec<i32> {
+    let needle = format!("-id\0{id}\0");
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| {
+                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let cmd = String::from_utf8_lossy(&cmd);
+                    cmd.contains("containerd-shim-skiff-v1") && cmd.contains(&needle)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Drop for Fixture {
     fn drop(&mut self) {
         if let Some(pid) = self.shim_pid {
             // SAFETY: kill with a pid we learned from the shim itself.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             wait_gone(pid, Duration::from_secs(2));
+        }
+        for pid in shim_processes(&self.id) {
+            // SAFETY: a leftover process of this test's shim.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         // Kill and remove whatever is left in the test cgroups.
         if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {

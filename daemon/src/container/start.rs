@@ -62,6 +62,17 @@ impl Engine {
 
     /// Bundle, checks, shim, task create and start; cleans up on any failure.
     fn launch(&self, rec: &ContainerRecord) -> Result<(String, u32)> {
+        let result = self.launch_steps(rec);
+        if result.is_err() {
+            // The shim's teardown ran already if it started; this removes what was
+            // prepared before it.
+            let _ = skiff_image_store::mount::unmount(&rec.bundle.join("rootfs"));
+            let _ = fs::remove_dir_all(&rec.bundle);
+        }
+        result
+    }
+
+    fn launch_steps(&self, rec: &ContainerRecord) -> Result<(String, u32)> {
         let bundle = &rec.bundle;
         let rootfs = bundle.join("rootfs");
         fs::create_dir_all(&rootfs).map_err(|e| EngineError::io("creating", &rootfs, e))?;

@@ -83,3 +83,90 @@ pub fn blob_gets(reg: &Registry) -> usize {
         })
         .count()
 }
+
+/// A daemonless `skiff` with its own data root, run root and HOME, pointed at a fixture
+/// registry as its Docker Hub mirror. Dropping it force-removes every container it
+/// made (killing shims, unmounting, removing cgroups) and checks nothing is left mounted.
+pub struct SkiffCli {
+    pub dir: TempDir,
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+    mirror: Option<String>,
+}
+
+impl SkiffCli {
+    /// A fresh instance; `mirror` is a registry address serving `library/alpine`.
+    pub fn new(mirror: Option<&Registry>) -> SkiffCli {
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-c-")
+            .tempdir()
+            .expect("tempdir");
+        let root = dir.path().join("root");
+        let run_root = dir.path().join("run");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home");
+        SkiffCli {
+            root,
+            run_root,
+            mirror: mirror.map(|r| format!("http://{}", r.addr())),
+            dir,
+        }
+    }
+
+    /// A command with this instance's global flags.
+    pub fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(skiff_bin());
+        c.args(["--config", "/dev/null", "--data-root"])
+            .arg(&self.root)
+            .arg("--run-root")
+            .arg(&self.run_root);
+        if let Some(m) = &self.mirror {
+            c.args(["--registry-mirror", m]);
+        }
+        c.args(args)
+            .env("HOME", self.dir.path().join("home"))
+            .env_remove("XDG_CONFIG_HOME")
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// Runs to completion.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().expect("run skiff")
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "skiff {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Mount points under this instance's directories.
+    pub fn mounts(&self) -> Vec<String> {
+        let prefix = self.dir.path().display().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&prefix))
+            .collect()
+    }
+}
+
+impl Drop for SkiffCli {
+    fn drop(&mut self) {
+        let ids = self.run(&["ps", "-aq", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).lines() {
+            let _ = self.run(&["rm", "-f", id]);
+        }
+        for m in self.mounts().iter().rev() {
+            let _ = mount::unmount(Path::new(m));
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! `skiff run` end to end, daemonless, through the shim and libcontainer, with images
+//! from a real registry: output, exit codes, options observed from inside the
+//! container, cgroup limits, logs, lifecycle verbs, and cleanup.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::SkiffCli;
+use skiff_tests::{fixtures, Registry};
+
+fn setup() -> (Registry, SkiffCli) {
+    let reg = Registry::start().unwrap();
+    fixtures::push_busybox_as(&reg, "library/alpine", "latest").unwrap();
+    let s = SkiffCli::new(Some(&reg));
+    (reg, s)
+}
+
+fn out(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn run_echo_hello_pulls_prints_and_cleans_up() {
+    let (_reg, s) = setup();
+    let o = s.run(&["run", "--rm", "alpine", "echo", "hello"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(out(&o), "hello\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Unable to find image 'alpine:latest' locally"),
+        "{err}"
+    );
+    assert!(err.contains("Pull complete"), "{err}");
+    assert_eq!(s.ok(&["ps", "-aq"]), "", "--rm removed the container");
+    assert!(s.mounts().is_empty(), "no mount left: {:?}", s.mounts());
+    assert_eq!(
+        std::fs::read_dir(s.run_root.join("containers"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+    let cg = std::path::Path::new("/sys/fs/cgroup/memory/skiff");
+    if cg.exists() {
+        // Other tests' containers may run meanwhile; none of ours (all removed) is left.
+        let left: Vec<_> = std::fs::read_dir(cg)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        for id in s.ok(&["ps", "-aq", "--no-trunc"]).lines() {
+            assert!(!left.iter().any(|l| l == id));
+        }
+    }
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    let (_reg, s) = setup();
+    s.ok(&["pull", "-q", "alpine"]);
+    let code = |args: &[&str]| s.run(args).status.code();
+    assert_eq!(
+        code(&["run", "--rm", "alpine", "sh", "-c", "exit 7"]),
+        Some(7)
+    );
+    assert_eq!(code(&["run", "--rm", "alpine", "true"]), Some(0));
+    assert_eq!(code(&["run", "--rm", "alpine", "false"]), Some(1));
+    let nf = s.run(&["run", "--rm", "alpine", "no-such-command"]);
+    assert_eq!(nf.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&nf.stderr).contains("executable file not found in $PATH"));
+    assert_eq!(code(&["run", "--rm", "alpine", "/etc/passwd"]), Some(126));
+    assert_eq!(code(&["run", "--rm", "no/such-image"]), Some(125));
+    assert_eq!(
+        code(&["run", "--rm", "-m", "garbage", "alpine", "true"]),
+        Some(125)
+    );
+    assert_eq!(
+        code(&[
+            "run",
+            "--rm",
+            "alpine",
+            "sh",
+            "-c",
+            "sleep 5 & kill -9 $!; wait $!"
+        ]),
+        Some(137)
+    );
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
+    assert!(s.mounts().is_empty());
+}
+
+#[test]
+fn options_are_visible_inside_the_container() {
+    let (_reg, s) = setup();
+    s.ok(&["pull", "-q", "alpine"]);
+    let host_dir = s.dir.path().join("shared");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    // The container runs as uid 1000 and writes here.
+    std::fs::set_permissions(
+        &host_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    std::fs::write(host_dir.join("in.txt"), "from host\n").unwrap();
+    let env_file = s.dir.path().join("env");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n").unwrap();
+    let vol = format!("{}:/data", host_dir.display());
+    let ro = format!("{}:/ro:ro", host_dir.display());
+    let o = s.ok(&[
+        "run", "--rm", "-e", "FOO=bar", "--env-file", env_file.to_str().unwrap(), "-w", "/tmp", "-u", "app",
+        "--hostname", "box1", "-v", &vol, "-v", &ro, "--tmpfs", "/scratch", "alpine", "sh", "-c",
+        "echo $FOO $FROM_FILE; pwd; id -u; id -g; hostname; cat /data/in.txt; echo out > /data/out.txt; \
+         touch /ro/x 2>/dev/null || echo ro-denied; grep -c scratch /proc/mounts",
+    ]);
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "bar yes",
+            "/tmp",
+            "1000",
+            "1000",
+            "box1",
+            "from host",
+            "ro-denied",
+            "1"
+        ],
+        "{o}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("out.txt")).unwrap(),
+        "out\n"
+    );
+
+    let ro_root = s.run(&["run", "--rm", "--read-only", "alpine", "touch", "/x"]);
+    assert_ne!(ro_root.status.code(), Some(0));
+    let ep = s.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "alpine",
+        "via",
+        "entrypoint",
+    ]);
+    assert_eq!(ep, "via entrypoint\n");
+    let uid = s.ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "1234:5678",
+        "alpine",
+        "sh",
+        "-c",
+        "id -u; id -g",
+    ]);
+    assert_eq!(uid, "1234\n5678\n");
+}
+
+#[test]
+fn security_defaults_and_privileged() {
+    let (_reg, s) = setup();
+    s.ok(&["pull", "-q", "alpine"]);
+    let o = s.ok(&[
+        "run",
+        "--rm",
+        "alpine",
+        "sh",
+        "-c",
+        "ls /dev | sort | tr '\\n' ' '; grep CapEff /proc/self/status",
+    ]);
+    for dev in ["null", "zero", "random", "urandom", "tty", "pts", "shm"] {
+        assert!(
+            o.split_whitespace().any(|d| d == dev),
+            "/dev lacks {dev}: {o}"
+        );
+    }
+    assert!(
+        !o.contains(" sda") && !o.contains(" vda"),
+        "no host disks: {o}"
+    );
+    assert!(
+        o.contains("CapEff:\t00000000a80425fb"),
+        "Docker's default capability set: {o}"
+    );
+    // The default seccomp profile forbids mount and unshare; fork, pipes and shells work.
+    let denied = s.run(&["run", "--rm", "alpine", "unshare", "-n", "true"]);
+    assert_ne!(denied.status.code(), Some(0));
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "--rm",
+            "alpine",
+            "sh",
+            "-c",
+            "echo a | cat; (echo sub)"
+        ]),
+        "a\nsub\n"
+    );
+    let cap = s.ok(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CHOWN",
+        "alpine",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert!(cap.contains("0000000000000001"), "{cap}");
+    let nnp = s.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "alpine",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
+    assert!(nnp.contains('1'), "{nnp}");
+    let priv_ = s.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "alpine",
+        "sh",
+        "-c",
+        "unshare -n true && echo ok",
+    ]);
+    assert_eq!(priv_, "ok\n");
+    let none = s.ok(&["run", "--rm", "alpine", "ls", "/sys/class/net"]);
+    assert_eq!(none, "lo\n", "--network none has only loopback");
+    let host = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "alpine",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert!(
+        host.lines().count() > 1,
+        "host network sees the host's interfaces: {host}"
+    );
+}
+
+#[test]
+fn cgroup_limits_are_applied() {
+    let (_reg, s) = setup();
+    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+        eprintln!("skipped: this host has no cgroup v1 memory controller (v2 limits are checked where v2 is mounted)");
+        return;
+    }
+    s.ok(&["pull", "-q", "alpine"]);
+    // Inside, each v1 hierarchy shows the container's own cgroup at /sys/fs/cgroup/<controller>.
+    let script = "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes pids/pids.max \
+                  cpu/cpu.cfs_quota_us cpu/cpu.shares cpuset/cpuset.cpus";
+    let o = s.ok(&[
+        "run",
+        "--rm",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--pids-limit",
+        "50",
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "512",
+        "--cpuset-cpus",
+        "0",
+        "alpine",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let v: Vec<&str> = o.lines().collect();
+    assert_eq!(
+        v,
+        vec!["67108864", "134217728", "50", "50000", "512", "0"],
+        "{o}"
+    );
+    // Over the memory limit, the kernel kills the process (137), as with docker.
+    let oom = s.run(&[
+        "run",
+        "--rm",
+        "-m",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "alpine",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/shm/f bs=1M count=64",
+    ]);
+    assert_eq!(
+        oom.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&oom.stderr)
+    );
+}
+
+#[test]
+fn detached_lifecycle_logs_stop_pause_rm() {
+    let (_reg, s) = setup();
+    s.ok(&["pull", "-q", "alpine"]);
+    let id = s.ok(&[
+        "run", "-d", "--name", "ticker", "--label", "tier=test", "alpine", "sh", "-c",
+        "trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; echo err $i >&2; i=$((i+1)); sleep 0.1; done",
+    ]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.ok(&["logs", "ticker"]).contains("tick 3") {
+        assert!(Instant::now() < deadline, "no output");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ps = s.ok(&["ps"]);
+    assert!(ps.contains("ticker") && ps.contains("Up "), "{ps}");
+    assert_eq!(
+        s.ok(&["ps", "-q", "--filter", "label=tier=test"]).trim(),
+        &id[..12]
+    );
+    assert_eq!(s.ok(&["ps", "-q", "--filter", "name=nomatch"]), "");
+    // The last 2 entries of the combined stream: one stdout line, one stderr line.
+    let tail = s.run(&["logs", "--tail", "2", "ticker"]);
+    assert_eq!(out(&tail).lines().count(), 1, "{}", out(&tail));
+    assert_eq!(String::from_utf8_lossy(&tail.stderr).lines().count(), 1);
+    let errs = s.run(&["logs", "ticker"]);
+    assert!(
+        String::from_utf8_lossy(&errs.stderr).contains("err 0"),
+        "stderr goes to stderr"
+    );
+    let ts = s.ok(&["logs", "-t", "--tail", "4", "ticker"]);
+    assert!(ts.starts_with("20") && ts.contains("Z tick"), "{ts}");
+    assert!(s.ok(&["top", "ticker"]).contains("sleep"));
+    // Conflicts: a running container is not removed without -f; names are unique.
+    let rm = s.run(&["rm", "ticker"]);
+    assert_eq!(rm.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&rm.stderr).contains("cannot remove a running container"));
+    let dup = s.run(&["run", "-d", "--name", "ticker", "alpine", "true"]);
+    assert_eq!(dup.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("is already in use"));
+
+    s.ok(&["pause", "ticker"]);
+    assert!(s.ok(&["ps"]).contains("(Paused)"));
+    let frozen = s.ok(&["logs", "ticker"]).lines().count();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        s.ok(&["logs", "ticker"]).lines().count(),
+        frozen,
+        "no output while paused"
+    );
+    s.ok(&["unpause", "ticker"]);
+    s.ok(&["stop", "-t", "5", "ticker"]);
+    let inspect: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "ticker"])).unwrap();
+    assert_eq!(inspect[0]["State"]["Status"], "exited");
+    assert_eq!(inspect[0]["State"]["ExitCode"], 0, "the TERM trap ran");
+    assert!(s.ok(&["logs", "--tail", "1", "ticker"]).contains("bye"));
+    assert!(s.ok(&["ps", "-a"]).contains("Exited (0)"));
+    s.ok(&["rename", "ticker", "ticker2"]);
+    s.ok(&["start", "ticker2"]);
+    assert!(s.ok(&["ps"]).contains("ticker2"));
+    s.ok(&["kill", "ticker2"]);
+    assert_eq!(s.ok(&["wait", "ticker2"]).trim(), "137");
+    s.ok(&["rm", "ticker2"]);
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
+    assert!(s.mounts().is_empty(), "{:?}", s.mounts());
+    assert!(std::fs::read_dir(s.root.join("containers"))
+        .unwrap()
+        .all(|e| e.unwrap().file_name() == ".lock"));
+}
+
+#[test]
+fn twenty_containers_in_parallel() {
+    let (_reg, s) = setup();
+    s.ok(&["pull", "-q", "alpine"]);
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            s.cmd(&["run", "--rm", "alpine", "sh", "-c", &format!("echo c{i}")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{i}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(out(&o), format!("c{i}\n"));
+    }
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
+    assert!(s.mounts().is_empty());
+}
+
+#[test]
+fn failed_start_leaks_nothing() {
+    let (_reg, s) = setup();
+    s.ok(&["pull", "-q", "alpine"]);
+    let missing = s.run(&["run", "-d", "-v", "/no/such/dir:/x", "alpine", "true"]);
+    assert_eq!(missing.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/dir"));
+    let created = s.ok(&["create", "--name", "c1", "alpine", "no-such-cmd"]);
+    assert_eq!(created.trim().len(), 64);
+    let start = s.run(&["start", "c1"]);
+    assert_eq!(start.status.code(), Some(1));
+    assert!(s.mounts().is_empty(), "{:?}", s.mounts());
+    assert_eq!(
+        std::fs::read_dir(s.run_root.join("containers"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+    s.ok(&["container", "prune", "-f"]);
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
+}
