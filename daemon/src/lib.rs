@@ -9,6 +9,7 @@ pub mod error;
 pub mod images;
 pub mod runtime;
 pub mod spec;
+pub mod supervisor;
 
 pub use config::EngineConfig;
 pub use engine::Engine;

@@ -11,23 +11,16 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use skiff_image_store::{ImageStore, SnapshotterChoice, StoreConfig};
 
-struct Store {
-    _dir: tempfile::TempDir,
-    store: ImageStore,
-}
+#[path = "../common/mod.rs"]
+mod common;
 
-static STORE: LazyLock<Store> = LazyLock::new(|| {
-    let dir = tempfile::Builder::new()
-        .prefix("skiff-fuzz-store-")
-        .tempdir()
-        .expect("temp dir");
-    let store = ImageStore::open(StoreConfig {
-        root: dir.path().join("store"),
+static STORE: LazyLock<ImageStore> = LazyLock::new(|| {
+    ImageStore::open(StoreConfig {
+        root: common::process_dir("skiff-fuzz-store-").join("store"),
         snapshotter: SnapshotterChoice::Native,
         ..Default::default()
     })
-    .expect("opening the store");
-    Store { _dir: dir, store }
+    .expect("opening the store")
 });
 
 /// `SKIFF_FUZZ_VERBOSE=1` prints what each run returned (for checking seeds).
@@ -37,7 +30,7 @@ fn verbose() -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let store = &STORE.store;
+    let store = &*STORE;
     let loaded = store.load(Cursor::new(data));
     if verbose() {
         eprintln!("load: {loaded:?}");

@@ -9,30 +9,22 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use skiff_image_store::auth;
 
-struct Files {
-    _dir: tempfile::TempDir,
-    auth_file: PathBuf,
-}
+#[path = "../common/mod.rs"]
+mod common;
 
-static FILES: LazyLock<Files> = LazyLock::new(|| {
-    let dir = tempfile::Builder::new()
-        .prefix("skiff-fuzz-auth-")
-        .tempdir()
-        .expect("temp dir");
-    let docker = dir.path().join("docker-config");
+static AUTH_FILE: LazyLock<PathBuf> = LazyLock::new(|| {
+    let dir = common::process_dir("skiff-fuzz-auth-");
+    let docker = dir.join("docker-config");
     std::fs::create_dir(&docker).expect("docker config dir");
     // Set once, before any lookup runs; the fuzzer calls the target from one thread.
     std::env::set_var("DOCKER_CONFIG", &docker);
-    Files {
-        auth_file: dir.path().join("auth.json"),
-        _dir: dir,
-    }
+    dir.join("auth.json")
 });
 
 fuzz_target!(|data: &[u8]| {
-    let files = &*FILES;
-    std::fs::write(&files.auth_file, data).expect("writing the auth file");
+    let auth_file = &*AUTH_FILE;
+    std::fs::write(auth_file, data).expect("writing the auth file");
     for registry in ["docker.io", "127.0.0.1:5000", "r"] {
-        let _ = auth::lookup(&files.auth_file, registry);
+        let _ = auth::lookup(auth_file, registry);
     }
 });

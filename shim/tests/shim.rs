@@ -844,3 +844,41 @@ fn measure() {
     );
     f.shutdown();
 }
+
+/// Many create/start/wait/delete cycles while a second client hammers State: the shim
+/// must never hang in libcontainer's clone (a raw clone3 from a multi-threaded process
+/// can inherit a held malloc lock; the shim forks a single-threaded helper instead).
+#[test]
+#[ignore]
+fn stress_create_under_concurrent_requests() {
+    require_root!();
+    let (mut f, _) = Fixture::new("stress", &["/bin/true"], Rootfs::InBundle);
+    f.start_shim();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let stop = stop.clone();
+        let address = f.address.clone();
+        let id = f.id.clone();
+        std::thread::spawn(move || {
+            let c = TaskClient::new(ttrpc::Client::connect(&address).unwrap());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = c.state(
+                    ctx(),
+                    &StateRequest {
+                        id: id.clone(),
+                        ..Default::default()
+                    },
+                );
+            }
+        })
+    };
+    for _ in 0..200 {
+        f.create(vec![]).unwrap();
+        f.start();
+        assert_eq!(f.wait(), 0);
+        f.delete();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    hammer.join().unwrap();
+    f.shutdown();
+}

@@ -98,14 +98,14 @@ impl Engine {
         name: &str,
         timeout: Option<u64>,
     ) -> Result<ContainerRecord> {
-        let rec = self.sync_state(self.containers.find(name)?)?;
+        let mut rec = self.sync_state(self.containers.find(name)?)?;
+        // Marked even when it is not running: a stop cancels a pending policy restart.
+        rec.state.stopped_by_user = true;
+        self.containers.save(&rec)?;
         if !rec.state.status.has_task() {
             return Ok(rec);
         }
         let task = ShimTask::connect(&rec.state.shim_address, &rec.id)?;
-        let mut marked = rec.clone();
-        marked.state.stopped_by_user = true;
-        self.containers.save(&marked)?;
         if rec.state.status == Status::Paused {
             let _ = task.resume();
         }

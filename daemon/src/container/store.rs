@@ -61,14 +61,20 @@ impl ContainerStore {
         let dir = self.dir_of(&rec.id);
         fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
         let path = dir.join("record.json");
-        let tmp = dir.join("record.json.tmp");
+        // Unique per writer: a daemon and CLIs may save the same record at once.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".record.json.{}.{seq}", std::process::id()));
         let body =
             serde_json::to_vec_pretty(rec).map_err(|e| EngineError::Internal(e.to_string()))?;
         let mut f = File::create(&tmp).map_err(|e| EngineError::io("writing", &tmp, e))?;
         f.write_all(&body)
             .and_then(|_| f.sync_all())
             .map_err(|e| EngineError::io("writing", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| EngineError::io("renaming", &path, e))
+        fs::rename(&tmp, &path).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            EngineError::io("renaming", &path, e)
+        })
     }
 
     /// Reads one record.
