@@ -1,8 +1,8 @@
 //! Image archives (`skiff load`): `ImageStore::load` on arbitrary bytes (docker-archive,
 //! OCI layout; plain, gzip or zstd compressed). One store is opened per process, with
-//! the native snapshotter under a temp dir; after each run every image is removed and
-//! unreferenced blobs and snapshots are collected, so runs do not see each other's
-//! content. Errors are fine; a panic is a bug.
+//! the native snapshotter under a process-lifetime temp dir; after each run every image
+//! is removed and unreferenced blobs and snapshots are collected, so runs do not see
+//! each other's content. Errors are fine; a panic is a bug.
 #![no_main]
 
 use std::io::Cursor;
@@ -43,9 +43,17 @@ fuzz_target!(|data: &[u8]| {
                 .expect("a loaded image resolves by its ID");
         }
     }
-    // Back to an empty store (these are the store's own operations: a panic in them is
-    // a bug too; an error would leave state behind, so it is reported).
-    store
-        .prune(true, &|_| false)
-        .expect("removing the loaded images");
+    // Back to an empty store, so runs do not see each other's content. These are the
+    // store's own operations: a panic in them is a bug too, and an error would leave
+    // state behind, so it fails the run. A load that stored images is undone with
+    // prune; a failed one tags and records no image, so at most blobs (and snapshots,
+    // which need blobs) are left, which gc removes. The metadata database is opened
+    // on every call, so the (slow) cleanup runs only when there is something to clean.
+    if loaded.is_ok() {
+        store
+            .prune(true, &|_| false)
+            .expect("removing the loaded images");
+    } else if !store.content().list().expect("listing blobs").is_empty() {
+        store.gc(&[]).expect("collecting the blobs of a failed load");
+    }
 });

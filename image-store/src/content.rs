@@ -25,7 +25,7 @@ pub enum Ingest {
     /// Someone committed the blob already.
     Exists,
     /// Write the blob with this writer, then commit it.
-    Writer(BlobWriter),
+    Writer(Box<BlobWriter>),
 }
 
 /// An in-progress blob write, exclusive for its digest until committed or dropped.
@@ -109,14 +109,14 @@ impl ContentStore {
             .truncate(true)
             .open(&tmp)
             .map_err(StoreError::io("creating", &tmp))?;
-        Ok(Ingest::Writer(BlobWriter {
+        Ok(Ingest::Writer(Box::new(BlobWriter {
             expected: expected.clone(),
             expected_size,
             dest: self.path(expected),
             tmp,
             file: Some(HashingWriter::new(file)),
             _lock: lock,
-        }))
+        })))
     }
 
     /// Stores bytes already in memory under their digest, checking `expected` if given.

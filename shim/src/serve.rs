@@ -129,11 +129,11 @@ pub fn run(flags: &Flags) -> Result<()> {
         .add_listener(listen.into_raw_fd())
         .map_err(|e| ShimError::Ttrpc(format!("adding listener: {e}")))?
         .register_service(task_methods(&service));
+    // Before any request can fork a create helper (see Shim::trim_memory).
+    crate::trim::release_idle_memory();
     server
         .start()
         .map_err(|e| ShimError::Ttrpc(format!("starting server: {e}")))?;
-
-    crate::trim::release_idle_memory();
     let mut trimmed_at = resident_pages();
     loop {
         let mut fds = [
@@ -156,7 +156,7 @@ pub fn run(flags: &Flags) -> Result<()> {
         if n == 0 {
             // Idle: give back what the last burst of work faulted in.
             if resident_pages() > trimmed_at + TRIM_SLACK_PAGES {
-                crate::trim::release_idle_memory();
+                shim.trim_memory();
                 trimmed_at = resident_pages();
             }
             continue;

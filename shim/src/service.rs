@@ -101,6 +101,14 @@ impl Shim {
         let _ = (&self.exit_wake).write(&[1]);
     }
 
+    /// Gives idle memory back ([`crate::trim`]). Holds the child lock: the trim walks the
+    /// loaded objects under glibc's loader lock, and a create helper forked at that moment
+    /// would inherit the lock held and hang in its first `dlopen` (NSS, for `getpwuid`).
+    pub fn trim_memory(&self) {
+        let _children = self.children.lock();
+        crate::trim::release_idle_memory();
+    }
+
     fn lock_task(&self) -> MutexGuard<'_, Option<TaskState>> {
         self.task.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -67,7 +67,8 @@ fn defaults() {
     assert_eq!(process.args().as_ref().unwrap(), &["/bin/sh"]);
     assert_eq!(process.cwd(), &PathBuf::from("/"));
     assert_eq!(process.terminal(), Some(false));
-    assert_eq!(process.no_new_privileges(), Some(false));
+    // Unset rather than false, so libcontainer loads seccomp before dropping capabilities.
+    assert_eq!(process.no_new_privileges(), None);
     assert_eq!((process.user().uid(), process.user().gid()), (0, 0));
     let env = process.env().as_ref().unwrap();
     assert!(env.contains(&"PATH=/usr/bin:/bin".to_string()));
