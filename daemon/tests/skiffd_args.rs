@@ -5,10 +5,16 @@ use std::process::Command;
 
 #[test]
 fn version_and_bad_flags() {
-    let out = Command::new(env!("CARGO_BIN_EXE_skiffd")).arg("--version").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_skiffd"))
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("skiffd "));
-    let bad = Command::new(env!("CARGO_BIN_EXE_skiffd")).arg("--nope").output().unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_skiffd"))
+        .arg("--nope")
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown flag --nope"));
 }

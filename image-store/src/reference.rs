@@ -81,7 +81,9 @@ impl ImageRef {
         }
         // Docker checks the limit on the normalised name, so what parses prints back.
         if registry.len() + 1 + repository.len() > 255 {
-            return Err(invalid("repository name must not be more than 255 characters"));
+            return Err(invalid(
+                "repository name must not be more than 255 characters",
+            ));
         }
         let tag = match (tag, &digest) {
             (Some(t), _) => Some(t.to_string()),

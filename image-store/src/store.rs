@@ -205,35 +205,54 @@ impl ImageStore {
     }
 }
 
+/// The layer directories of one image, topmost first, for looking up its files
+/// without mounting it.
+#[derive(Debug, Clone)]
+pub struct ImageView {
+    layers: Vec<PathBuf>,
+}
+
 impl ImageStore {
-    /// Where file `rel` (a path inside the image, like `etc/passwd`) is stored on the
-    /// host for image `img`: the topmost layer that has it, or None if no layer has it
-    /// or a layer above deleted it. Symlinks are returned as themselves (not followed).
-    pub fn image_file(&self, img: &ImageRecord, rel: &str) -> Result<Option<PathBuf>> {
-        use std::os::unix::fs::FileTypeExt;
-        let rel = rel.trim_start_matches('/');
-        if rel.split('/').any(|c| c == "..") {
-            return Ok(None);
-        }
+    /// A view of `img`'s files (reads the snapshot chain once).
+    pub fn image_view(&self, img: &ImageRecord) -> Result<ImageView> {
         let Some(top) = img.top_chain_id() else {
-            return Ok(None);
+            return Ok(ImageView { layers: Vec::new() });
         };
         let chain = self.snapshots.chain(top)?;
-        let layers: Vec<PathBuf> = match self.snapshots.kind() {
+        let layers = match self.snapshots.kind() {
             SnapshotterKind::Native => vec![self.snapshots.fs_dir(chain[0].id)],
             SnapshotterKind::Overlayfs => {
                 chain.iter().map(|s| self.snapshots.fs_dir(s.id)).collect()
             }
         };
+        Ok(ImageView { layers })
+    }
+
+    /// Where file `rel` of image `img` is stored on the host (see [`ImageView::find`]).
+    pub fn image_file(&self, img: &ImageRecord, rel: &str) -> Result<Option<PathBuf>> {
+        Ok(self.image_view(img)?.find(rel))
+    }
+}
+
+impl ImageView {
+    /// Where file `rel` (a path inside the image, like `etc/passwd`) is stored on the
+    /// host: the topmost layer that has it, or None if no layer has it or a layer above
+    /// deleted it. Symlinks are returned as themselves (not followed).
+    pub fn find(&self, rel: &str) -> Option<PathBuf> {
+        use std::os::unix::fs::FileTypeExt;
+        let rel = rel.trim_start_matches('/');
+        if rel.split('/').any(|c| c == "..") {
+            return None;
+        }
         let components: Vec<&str> = rel
             .split('/')
             .filter(|c| !c.is_empty() && *c != ".")
             .collect();
-        for layer in layers {
+        for layer in &self.layers {
             let path = components.iter().fold(layer.clone(), |p, c| p.join(c));
             match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return Ok(None),
-                Ok(_) => return Ok(Some(path)),
+                Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return None,
+                Ok(_) => return Some(path),
                 Err(_) => {}
             }
             // A whiteout or an opaque directory on the way hides lower layers.
@@ -241,13 +260,13 @@ impl ImageStore {
             for c in &components[..components.len().saturating_sub(1)] {
                 dir = dir.join(c);
                 match std::fs::symlink_metadata(&dir) {
-                    Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return Ok(None),
-                    Ok(m) if m.is_dir() && is_opaque(&dir) => return Ok(None),
+                    Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return None,
+                    Ok(m) if m.is_dir() && is_opaque(&dir) => return None,
                     _ => {}
                 }
             }
         }
-        Ok(None)
+        None
     }
 }
 

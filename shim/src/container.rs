@@ -185,11 +185,18 @@ pub fn spec_cgroups_path(bundle: &Path) -> Option<PathBuf> {
 /// How long the create helper may take (image-sized rootfs setups included).
 const HELPER_TIMEOUT_MS: i32 = 120_000;
 
+/// The hidden action that runs the create helper (see [`create`]).
+pub const HELPER_ACTION: &str = "create-helper";
+
+/// Descriptors the helper receives: the container's stdin, stdout, stderr, and the pipe
+/// for its error message.
+const HELPER_FDS: [i32; 4] = [3, 4, 5, 6];
+
 /// Waits until `pid` (a child) exits, up to `timeout_ms`; true if it did (or if the
 /// kernel has no pidfds, in which case the caller simply blocks in waitpid).
-fn wait_readable_pid(pid: nix::unistd::Pid, timeout_ms: i32) -> bool {
+fn wait_pid_exit(pid: i32, timeout_ms: i32) -> bool {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
         return true;
     }
@@ -211,90 +218,136 @@ fn wait_readable_pid(pid: nix::unistd::Pid, timeout_ms: i32) -> bool {
     }
 }
 
-/// Creates the container (its init waits for `start`) from a forked, single-threaded
-/// helper process, and loads the result from libcontainer's state.
+/// Creates the container (its init waits for `start`) in a freshly executed helper
+/// process (`/proc/self/exe ... create-helper`, like `runc create`), then loads the result
+/// from libcontainer's state.
 ///
-/// libcontainer clones with raw `clone3`, which skips glibc's fork handlers: cloned from
-/// this multi-threaded process, a child could inherit a malloc lock another thread holds at
-/// that instant and hang. `fork()` resets glibc's locks in the child, and the helper has one
-/// thread, so libcontainer runs as in its own tests. The helper exits once the init is
+/// libcontainer clones with raw `clone3`, which skips glibc's fork handlers, and the shim
+/// has threads (ttrpc, log copiers): a clone taken while another thread holds a lock in
+/// libc (malloc, the dynamic loader) hangs in the child. Even a plain `fork()` only resets
+/// the locks glibc knows about. A freshly executed helper is single-threaded and shares
+/// nothing, which is how libcontainer itself is tested. The helper exits once the init is
 /// ready; the init, orphaned, is reparented to the shim (a subreaper), which reaps it.
 /// The caller holds the [`crate::reaper::ChildLock`], so the reaper cannot take the
 /// helper's exit status.
 pub fn create(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Container> {
-    use nix::unistd::{fork, ForkResult};
     use std::io::Read;
+    use std::os::unix::process::CommandExt;
 
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| ShimError::sys("creating the helper's pipe", e))?;
-    // SAFETY: the child only runs libcontainer (which expects a fresh single-threaded
-    // process), writes to a pipe and _exits; glibc's fork keeps malloc usable there.
-    match unsafe { fork() }.map_err(|e| ShimError::sys("forking the create helper", e))? {
-        ForkResult::Child => {
-            drop(r);
-            let (code, msg) = match build(id, bundle, stdio) {
-                Ok(_) => (0, String::new()),
-                Err(e) => (1, e.to_string()),
-            };
-            // Fits the pipe buffer, so the write never blocks (the parent reads after wait).
-            let mut rest = &msg.as_bytes()[..msg.len().min(4096)];
-            while !rest.is_empty() {
-                // SAFETY: writing our own buffer to our own pipe.
-                let n = unsafe { libc::write(w.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
-                if n <= 0 {
-                    break;
+    let sources = [
+        stdio.stdin.as_raw_fd(),
+        stdio.stdout.as_raw_fd(),
+        stdio.stderr.as_raw_fd(),
+        w.as_raw_fd(),
+    ];
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.args(["-namespace", "helper", "-id", id, "-bundle"])
+        .arg(bundle)
+        .arg(HELPER_ACTION)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe fcntl/dup2 between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Park every source above the targets first, so no dup2 clobbers a source.
+            let mut parked = [0i32; 4];
+            for (i, fd) in sources.iter().enumerate() {
+                parked[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 16);
+                if parked[i] < 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
-                rest = &rest[n as usize..];
             }
-            // SAFETY: leave without running the parent's destructors or atexit handlers.
-            unsafe { libc::_exit(code) }
+            for (i, target) in HELPER_FDS.iter().enumerate() {
+                if libc::dup2(parked[i], *target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ShimError::io("starting the create helper", Path::new("/proc/self/exe"), e))?;
+    drop(w);
+    drop(stdio);
+    if !wait_pid_exit(child.id() as i32, HELPER_TIMEOUT_MS) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(ShimError::Helper(format!(
+            "creating container: the create helper did not finish within {} s",
+            HELPER_TIMEOUT_MS / 1000
+        )));
+    }
+    let status = child
+        .wait()
+        .map_err(|e| ShimError::io("waiting for the create helper", Path::new("helper"), e))?;
+    // The container's processes inherited the write end until they exec, so read what is
+    // there without waiting for EOF.
+    let mut msg = String::new();
+    let mut f = std::fs::File::from(r);
+    // SAFETY: fcntl on the pipe we own.
+    unsafe {
+        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
         }
-        ForkResult::Parent { child } => {
-            drop(w);
-            drop(stdio);
-            if !wait_readable_pid(child, HELPER_TIMEOUT_MS) {
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(child, None);
-                return Err(ShimError::Helper(format!(
-                    "creating container: the create helper did not finish within {} s",
-                    HELPER_TIMEOUT_MS / 1000
-                )));
+        msg.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    if status.success() {
+        load(id, bundle)
+    } else if !msg.is_empty() {
+        Err(ShimError::Helper(msg))
+    } else {
+        Err(ShimError::Helper(format!(
+            "creating container: the create helper ended with {status} before reporting"
+        )))
+    }
+}
+
+/// The create helper's `main`: builds the container from fds 3-5 (its stdio) and reports
+/// an error on fd 6. Returns the process exit code.
+pub fn helper_main(id: &str, bundle: &Path) -> i32 {
+    for fd in HELPER_FDS {
+        // SAFETY: fcntl on descriptors the shim placed for us; CLOEXEC keeps them (and
+        // their copies in the container's init) from reaching the container's program.
+        unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFD);
+            if fl < 0 || libc::fcntl(fd, libc::F_SETFD, fl | libc::FD_CLOEXEC) < 0 {
+                eprintln!("create helper: fd {fd} is missing");
+                return 2;
             }
-            let status = loop {
-                match nix::sys::wait::waitpid(child, None) {
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    other => break other,
-                }
-            };
-            // The container's processes inherited the write end too, so read what is
-            // there without waiting for EOF.
-            let mut msg = String::new();
-            let mut f = std::fs::File::from(r);
-            // SAFETY: fcntl on the pipe we own.
-            unsafe {
-                let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
-                libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-            }
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = f.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                msg.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-            match status {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => load(id, bundle),
-                Ok(_) if !msg.is_empty() => Err(ShimError::Helper(msg)),
-                Ok(ws) => Err(ShimError::Internal(format!(
-                    "create helper ended with {ws:?} before reporting"
-                ))),
-                Err(e) => Err(ShimError::sys("waiting for the create helper", e)),
-            }
+        }
+    }
+    // SAFETY: the shim handed us these descriptors, and nothing else owns them.
+    let (stdio, report) = unsafe {
+        (
+            ContainerStdio {
+                stdin: std::os::fd::OwnedFd::from_raw_fd(HELPER_FDS[0]),
+                stdout: std::os::fd::OwnedFd::from_raw_fd(HELPER_FDS[1]),
+                stderr: std::os::fd::OwnedFd::from_raw_fd(HELPER_FDS[2]),
+            },
+            std::fs::File::from_raw_fd(HELPER_FDS[3]),
+        )
+    };
+    match build(id, bundle, stdio) {
+        Ok(_) => 0,
+        Err(e) => {
+            use std::io::Write;
+            let msg = e.to_string();
+            // Fits the pipe buffer, so the write never blocks (the shim reads after wait).
+            let _ = (&report).write_all(&msg.as_bytes()[..msg.len().min(4096)]);
+            1
         }
     }
 }
 
-/// Creates the container in this process (see [`create`] for why the shim forks first).
+/// Creates the container in this process (the create helper; see [`create`]).
 fn build(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Container> {
     let root = state_root(bundle);
     std::fs::create_dir_all(&root).map_err(|e| ShimError::io("creating", &root, e))?;

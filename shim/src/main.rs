@@ -60,6 +60,10 @@ fn main() {
         }
         return;
     }
+    if flags.action == container::HELPER_ACTION {
+        let code = container::helper_main(&flags.id, std::path::Path::new(&flags.bundle));
+        std::process::exit(code);
+    }
     if flags.namespace.is_empty() {
         fail("-namespace is required");
     }

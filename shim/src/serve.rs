@@ -129,7 +129,7 @@ pub fn run(flags: &Flags) -> Result<()> {
         .add_listener(listen.into_raw_fd())
         .map_err(|e| ShimError::Ttrpc(format!("adding listener: {e}")))?
         .register_service(task_methods(&service));
-    // Before any request can fork a create helper (see Shim::trim_memory).
+    // Before any request arrives (see Shim::trim_memory).
     crate::trim::release_idle_memory();
     server
         .start()

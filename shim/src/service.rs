@@ -101,9 +101,8 @@ impl Shim {
         let _ = (&self.exit_wake).write(&[1]);
     }
 
-    /// Gives idle memory back ([`crate::trim`]). Holds the child lock: the trim walks the
-    /// loaded objects under glibc's loader lock, and a create helper forked at that moment
-    /// would inherit the lock held and hang in its first `dlopen` (NSS, for `getpwuid`).
+    /// Gives idle memory back ([`crate::trim`]); holds the child lock so it never runs in
+    /// the middle of a create.
     pub fn trim_memory(&self) {
         let _children = self.children.lock();
         crate::trim::release_idle_memory();

@@ -226,6 +226,7 @@ pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
         ));
     }
     let rec = create_with_pull(engine, opts, a.quiet).await?;
+    tracing::debug!(container = %rec.id, "run: created");
     if let Err(e) = engine.start_container(&rec.id).await {
         if a.rm {
             let _ = engine.remove_container(&rec.id, true).await;
@@ -262,11 +263,15 @@ pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
             })
         })
     };
+    tracing::debug!(container = %rec.id, "run: started");
     let code = engine.wait_for_exit(&rec.id).await;
+    tracing::debug!(container = %rec.id, "run: exited");
     exited.store(true, Ordering::Release);
     let _ = follower.join();
+    tracing::debug!(container = %rec.id, "run: output drained");
     if a.rm {
         engine.remove_container(&rec.id, true).await?;
+        tracing::debug!(container = %rec.id, "run: removed");
     }
     let code = code?;
     Ok(u8::try_from(code & 0xff).unwrap_or(255))

@@ -191,12 +191,13 @@ impl Engine {
 
     /// Copies regular files of the image (like /etc/passwd) into `dest` for lookups.
     fn copy_image_files(&self, img: &ImageRecord, dest: &Path, files: &[&str]) -> Result<()> {
+        let view = self.images().image_view(img)?;
         for f in files {
             let target = dest.join(f);
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent).map_err(|e| EngineError::io("creating", parent, e))?;
             }
-            if let Some(src) = self.images().image_file(img, f)? {
+            if let Some(src) = view.find(f) {
                 if fs::symlink_metadata(&src)
                     .map(|m| m.is_file())
                     .unwrap_or(false)

@@ -102,9 +102,12 @@ impl Engine {
                 "-t (TTY) is not available yet".into(),
             ));
         }
+        tracing::debug!(container = %rec.id, "start: bundle ready");
         let address = self.shim.spawn(&rec.id, bundle)?;
+        tracing::debug!(container = %rec.id, "start: shim spawned");
         let result = ShimTask::connect(&address, &rec.id).and_then(|task| {
             task.create(bundle, &mount, &io)?;
+            tracing::debug!(container = %rec.id, "start: task created");
             match task.start() {
                 Ok(pid) => Ok(pid),
                 Err(e) => {
@@ -168,8 +171,9 @@ impl Engine {
             return Ok(());
         }
         let mut found_not_exec = false;
+        let view = self.images().image_view(img)?;
         for c in &candidates {
-            if let Some(p) = self.images().image_file(img, c)? {
+            if let Some(p) = view.find(c) {
                 let meta = fs::symlink_metadata(&p).map_err(|e| EngineError::io("stat", &p, e))?;
                 if meta.file_type().is_symlink()
                     || (meta.is_file() && meta.permissions().mode() & 0o111 != 0)

@@ -89,12 +89,17 @@ impl Engine {
     /// effort: every step runs even when an earlier one failed.
     pub(crate) fn teardown_task(&self, rec: &ContainerRecord, address: &str) {
         if !address.is_empty() {
+            let t0 = std::time::Instant::now();
             if let Ok(task) = ShimTask::connect(address, &rec.id) {
+                tracing::debug!(elapsed = ?t0.elapsed(), "teardown: connected");
                 if let Err(e) = task.delete() {
                     tracing::debug!(container = %rec.id, error = %e, "task delete");
                 }
+                tracing::debug!(elapsed = ?t0.elapsed(), "teardown: deleted");
                 let _ = task.shutdown();
+                tracing::debug!(elapsed = ?t0.elapsed(), "teardown: shut down");
             }
+            tracing::debug!(elapsed = ?t0.elapsed(), "teardown: client dropped");
         }
         let rootfs = rec.bundle.join("rootfs");
         let _ = skiff_image_store::mount::unmount(&rootfs);
