@@ -169,6 +169,17 @@ pub enum Command {
         /// New name.
         new_name: String,
     },
+    /// Display a live stream of container resource usage.
+    Stats {
+        /// Print one sample and exit.
+        #[arg(long)]
+        no_stream: bool,
+        /// Show all containers (default: running ones).
+        #[arg(short, long)]
+        all: bool,
+        /// Containers (default: all running).
+        containers: Vec<String>,
+    },
     /// Return low-level information on containers or images.
     Inspect {
         /// Containers or images.

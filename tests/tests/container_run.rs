@@ -431,3 +431,34 @@ fn failed_start_leaks_nothing() {
     s.ok(&["container", "prune", "-f"]);
     assert_eq!(s.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn stats_reads_the_cgroup() {
+    let (_reg, s) = setup();
+    s.ok(&["pull", "-q", "alpine"]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-m",
+        "64m",
+        "alpine",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    ]);
+    let o = s.ok(&["stats", "--no-stream", "busy"]);
+    let row = o.lines().nth(1).unwrap_or_default().to_string();
+    assert!(row.contains("busy") && row.contains("/ 64.00MiB"), "{o}");
+    let cpu: f64 = row
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(cpu > 10.0, "a busy loop uses CPU: {o}");
+    assert_eq!(row.split_whitespace().last(), Some("1"), "one process: {o}");
+    s.ok(&["rm", "-f", "busy"]);
+}

@@ -10,6 +10,7 @@ mod pull;
 mod rmi;
 mod run;
 mod save_load;
+mod stats;
 
 use skiff_daemon::{Engine, EngineError};
 
@@ -60,6 +61,11 @@ pub async fn run(cli: Cli) -> Result<u8, EngineError> {
             engine.rename_container(&container, &new_name)?;
             Ok(0)
         }
+        Command::Stats {
+            no_stream,
+            all,
+            containers,
+        } => stats::stats(&engine, no_stream, all, &containers),
         Command::Inspect { names } => lifecycle::inspect(&engine, &names, true),
         Command::Container(ContainerCommand::Inspect { containers }) => {
             lifecycle::inspect(&engine, &containers, false)

@@ -12,6 +12,7 @@ pub mod pause;
 pub mod record;
 pub mod remove;
 pub mod start;
+pub mod stats;
 pub mod store;
 pub mod sync;
 pub mod wait;
