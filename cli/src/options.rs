@@ -169,6 +169,13 @@ pub enum Command {
         /// New name.
         new_name: String,
     },
+    /// Copy files between a container and the local filesystem.
+    Cp {
+        /// CONTAINER:SRC_PATH or a local path.
+        src: String,
+        /// CONTAINER:DEST_PATH or a local path.
+        dst: String,
+    },
     /// Display a live stream of container resource usage.
     Stats {
         /// Print one sample and exit.

@@ -3,13 +3,45 @@
 //! One shim process runs one task with youki's libcontainer, owns its stdio (json-file
 //! logs), reaps it, and serves the containerd task API over ttrpc.
 //!
+//! # Command line (containerd's runtime v2 protocol)
 //! ```text
 //! containerd-shim-skiff-v1 -namespace NS -id ID -address ADDR [-publish-binary BIN] [-debug] start
 //! containerd-shim-skiff-v1 -namespace NS -id ID -address ADDR delete
 //! ```
-//! `start` (cwd = bundle) prints the shim's `unix://` address; `delete` (cwd = bundle)
-//! cleans up after a dead shim and prints a protobuf `DeleteResponse`. Without an action
-//! the binary is the long-running shim itself (started by `start`).
+//! - `start` (cwd = bundle): launches the long-running shim (new session, stdin/stdout on
+//!   /dev/null, stderr appended to `<bundle>/shim.log`), prints its address
+//!   (`unix:///...`, no newline) and writes it to `<bundle>/address`. If a shim already
+//!   answers on that address, prints it instead. The socket is bound before the address is
+//!   printed, so it can be dialled at once.
+//! - `delete` (cwd = bundle): after a dead shim, kills what is left of the container,
+//!   removes libcontainer's state and the cgroup, unmounts `<bundle>/rootfs`, removes a dead
+//!   socket, and prints a protobuf `DeleteResponse` (status from `<bundle>/exit.json`, else
+//!   137).
+//! - `-v` prints the version; `-info` prints a protobuf `RuntimeInfo`.
+//!
+//! # Socket location
+//! `SKIFF_SHIM_SOCKET_DIR=DIR`: `DIR/<first 16 hex of sha256("NS/ID")>.sock` (must stay
+//! under 100 bytes). Unset: containerd's `/run/containerd/s/<sha256(ADDR/NS/ID)>`.
+//! The socket is removed when the shim exits.
+//!
+//! # Task API
+//! Served as `containerd.task.v3.Task` and `containerd.task.v2.Task` (same messages).
+//! Create, Start, State, Wait, Kill, Delete, Pids, Pause, Resume, Connect, Shutdown and
+//! Stats (`io.containerd.cgroups.v1.Metrics`) work; Exec, ResizePty, CloseIO, Checkpoint
+//! and Update answer UNIMPLEMENTED, as does Create with `terminal=true`. Task events go to
+//! containerd at `$TTRPC_ADDRESS` when that is set.
+//!
+//! # Stdio strings in CreateTaskRequest
+//! `""` = /dev/null; an absolute path (or `file:///path`) = a FIFO (stdin: copied into a
+//! pipe until EOF) or a file (appended); `jsonfile:///ABS/PATH?max-size=BYTES&max-file=N`
+//! (stdout/stderr; both may name one file) = Docker json-file log lines, rotated to
+//! PATH.1 .. PATH.(N-1), all written before the exit is reported.
+//!
+//! # Files in the bundle
+//! `config.json` (OCI spec, read; `process.rlimits` above the shim's hard limits are
+//! clamped and the file rewritten), `rootfs/` (request mounts land here), `address`,
+//! `exit.json` (`{"pid":N,"exit_status":N,"exited_at":"RFC3339"}`, written atomically at
+//! exit), `shim.log`, `.libcontainer/` (libcontainer state, removed by Delete).
 
 mod address;
 mod cleanup;

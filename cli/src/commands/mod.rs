@@ -61,6 +61,23 @@ pub async fn run(cli: Cli) -> Result<u8, EngineError> {
             engine.rename_container(&container, &new_name)?;
             Ok(0)
         }
+        Command::Cp { src, dst } => {
+            let side = |s: &str| {
+                s.split_once(':')
+                    .filter(|(c, _)| !c.is_empty() && !c.contains('/'))
+                    .map(|(c, p)| (c.to_string(), p.to_string()))
+            };
+            match (side(&src), side(&dst)) {
+                (Some((c, p)), None) => engine.copy_from_container(&c, &p, std::path::Path::new(&dst))?,
+                (None, Some((c, p))) => engine.copy_to_container(&c, std::path::Path::new(&src), &p)?,
+                _ => {
+                    return Err(EngineError::InvalidInput(
+                        "copying between containers or between local paths is not supported; one side must be CONTAINER:PATH".into(),
+                    ))
+                }
+            }
+            Ok(0)
+        }
         Command::Stats {
             no_stream,
             all,

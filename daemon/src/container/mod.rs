@@ -1,6 +1,7 @@
 //! Containers: records and their persistence, and the engine's container verbs, one
 //! file per verb (`create.rs`, `start.rs`, `stop.rs`, ...).
 
+pub mod copy;
 pub mod create;
 pub mod inspect;
 pub mod kill;
