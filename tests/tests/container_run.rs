@@ -525,3 +525,42 @@ fn cp_in_and_out_stays_inside_the_container_root() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("Could not find the file /no/such"));
     assert!(s.mounts().is_empty() || s.mounts().iter().all(|m| !m.contains("cp-mount")));
 }
+
+#[test]
+fn stdin_is_piped_with_i() {
+    let (_reg, s) = setup();
+    s.ok(&["pull", "-q", "alpine"]);
+    let mut child = s
+        .cmd(&[
+            "run",
+            "--rm",
+            "-i",
+            "alpine",
+            "sh",
+            "-c",
+            "tr a-z A-Z; echo eof-seen",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello\nworld\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(out(&o), "HELLO\nWORLD\neof-seen\n");
+    // Without -i the container's stdin is empty.
+    let mut child = s
+        .cmd(&["run", "--rm", "alpine", "sh", "-c", "cat; echo nothing"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"ignored\n").unwrap();
+    assert_eq!(out(&child.wait_with_output().unwrap()), "nothing\n");
+}

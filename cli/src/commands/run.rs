@@ -264,6 +264,20 @@ pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
         })
     };
     tracing::debug!(container = %rec.id, "run: started");
+    if a.interactive {
+        if let Some(fifo) = engine
+            .container(&rec.id)
+            .ok()
+            .and_then(|r| engine.stdin_fifo(&r))
+        {
+            // Copies our stdin to the container until EOF, which closes the container's stdin.
+            std::thread::spawn(move || {
+                if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) {
+                    let _ = std::io::copy(&mut std::io::stdin().lock(), &mut f);
+                }
+            });
+        }
+    }
     let code = engine.wait_for_exit(&rec.id).await;
     tracing::debug!(container = %rec.id, "run: exited");
     exited.store(true, Ordering::Release);

@@ -11,6 +11,12 @@ use crate::error::{EngineError, Result};
 use crate::runtime::shim::{jsonfile_uri, ShimTask, TaskIo};
 
 impl Engine {
+    /// The FIFO feeding a running `-i` container's stdin (write to it; closing it is EOF).
+    pub fn stdin_fifo(&self, rec: &ContainerRecord) -> Option<std::path::PathBuf> {
+        let p = rec.bundle.join("stdin");
+        (rec.options.stdin_open && p.exists()).then_some(p)
+    }
+
     /// Starts a created or exited container.
     pub async fn start_container(&self, name: &str) -> Result<ContainerRecord> {
         let engine = self.clone();
@@ -83,8 +89,16 @@ impl Engine {
         self.check_command(rec, &img)?;
         let rw = self.container_dir(&rec.id).join("rw");
         let mount = self.images().rootfs_writable(&img, &rw)?;
+        let stdin = if rec.options.stdin_open {
+            let fifo = rec.bundle.join("stdin");
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .map_err(|e| EngineError::io("creating stdin FIFO", &fifo, e.into()))?;
+            fifo.display().to_string()
+        } else {
+            String::new()
+        };
         let io = TaskIo {
-            stdin: String::new(),
+            stdin,
             stdout: jsonfile_uri(
                 &rec.log_path,
                 self.config().log_max_size,
