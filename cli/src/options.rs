@@ -169,6 +169,8 @@ pub enum Command {
         /// New name.
         new_name: String,
     },
+    /// Execute a command in a running container.
+    Exec(ExecArgs),
     /// Copy files between a container and the local filesystem.
     Cp {
         /// CONTAINER:SRC_PATH or a local path.
@@ -324,6 +326,38 @@ pub struct RunArgs {
     pub image: String,
     /// Command and arguments.
     #[arg(allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `exec` options.
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    /// Detached mode: run the command in the background.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep STDIN open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables.
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Give extended privileges to the command.
+    #[arg(long)]
+    pub privileged: bool,
+    /// The container.
+    pub container: String,
+    /// Command and arguments.
+    #[arg(required = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 

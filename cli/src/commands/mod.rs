@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches and returns the process exit code.
 
+mod exec;
 mod images;
 mod info;
 mod lifecycle;
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<u8, EngineError> {
             engine.rename_container(&container, &new_name)?;
             Ok(0)
         }
+        Command::Exec(a) => exec::exec(&engine, &a),
         Command::Cp { src, dst } => {
             let side = |s: &str| {
                 s.split_once(':')

@@ -3,6 +3,7 @@
 
 pub mod copy;
 pub mod create;
+pub mod exec;
 pub mod inspect;
 pub mod kill;
 pub mod list;

@@ -337,6 +337,71 @@ impl ShimTask {
         Ok(r.processes.iter().map(|p| p.pid).collect())
     }
 
+    /// Prepares an extra process (`exec`) in the running container; `process` is the
+    /// OCI runtime-spec Process as JSON.
+    pub fn exec(&self, exec_id: &str, process: Vec<u8>, io: &TaskIo) -> Result<()> {
+        let any = containerd_shim_protos::protobuf::well_known_types::any::Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
+            value: process,
+            ..Default::default()
+        };
+        let req = api::ExecProcessRequest {
+            id: self.id.clone(),
+            exec_id: exec_id.to_string(),
+            terminal: io.terminal,
+            stdin: io.stdin.clone(),
+            stdout: io.stdout.clone(),
+            stderr: io.stderr.clone(),
+            spec: MessageField::some(any),
+            ..Default::default()
+        };
+        self.client
+            .exec(ctx(), &req)
+            .map_err(|e| self.err("create", e))?;
+        Ok(())
+    }
+
+    /// Starts an exec process; returns its PID.
+    pub fn start_exec(&self, exec_id: &str) -> Result<u32> {
+        let req = api::StartRequest {
+            id: self.id.clone(),
+            exec_id: exec_id.to_string(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .start(ctx(), &req)
+            .map_err(|e| self.err("create", e))?;
+        Ok(r.pid)
+    }
+
+    /// Blocks until an exec process exits.
+    pub fn wait_exec(&self, exec_id: &str) -> Result<TaskExit> {
+        let req = api::WaitRequest {
+            id: self.id.clone(),
+            exec_id: exec_id.to_string(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .wait(ttrpc::context::Context::default(), &req)
+            .map_err(|e| self.err("wait", e))?;
+        Ok(exit_of(r.exit_status, &r.exited_at))
+    }
+
+    /// Forgets an exited exec process.
+    pub fn delete_exec(&self, exec_id: &str) -> Result<()> {
+        let req = api::DeleteRequest {
+            id: self.id.clone(),
+            exec_id: exec_id.to_string(),
+            ..Default::default()
+        };
+        self.client
+            .delete(ctx(), &req)
+            .map_err(|e| self.err("delete", e))?;
+        Ok(())
+    }
+
     /// Freezes the container.
     pub fn pause(&self) -> Result<()> {
         let req = api::PauseRequest {
