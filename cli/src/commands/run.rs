@@ -216,6 +216,34 @@ async fn create_with_pull(
         .await
 }
 
+/// Prints a container's output as it is logged until `exited` is set, then drains it.
+pub fn follow_output(engine: &Engine, id: &str) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let exited = Arc::new(AtomicBool::new(false));
+    let (engine, id, flag) = (engine.clone(), id.to_string(), exited.clone());
+    let handle = std::thread::spawn(move || {
+        let opts = LogOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let stdout = std::io::stdout();
+        let stderr = std::io::stderr();
+        let done = || flag.load(Ordering::Acquire);
+        let _ = engine.read_logs(&id, &opts, Some(&done), &mut |e| {
+            if e.stream == "stderr" {
+                stderr.lock().write_all(e.line.as_bytes()).is_ok()
+            } else {
+                let mut out = stdout.lock();
+                out.write_all(e.line.as_bytes())
+                    .and_then(|_| out.flush())
+                    .is_ok()
+            }
+        });
+    });
+    (exited, handle)
+}
+
 /// `skiff run`: create, start, and unless detached print the output and exit with the
 /// container's exit code.
 pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
@@ -237,47 +265,7 @@ pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
         println!("{}", rec.id);
         return Ok(0);
     }
-    let exited = Arc::new(AtomicBool::new(false));
-    let follower = {
-        let (engine, id, exited) = (engine.clone(), rec.id.clone(), exited.clone());
-        std::thread::spawn(move || {
-            let opts = LogOptions {
-                follow: true,
-                stdout: true,
-                stderr: true,
-                ..Default::default()
-            };
-            let stdout = std::io::stdout();
-            let stderr = std::io::stderr();
-            let done = || exited.load(Ordering::Acquire);
-            engine.read_logs(&id, &opts, Some(&done), &mut |e| {
-                let ok = if e.stream == "stderr" {
-                    stderr.lock().write_all(e.line.as_bytes()).is_ok()
-                } else {
-                    let mut out = stdout.lock();
-                    out.write_all(e.line.as_bytes())
-                        .and_then(|_| out.flush())
-                        .is_ok()
-                };
-                ok
-            })
-        })
-    };
-    tracing::debug!(container = %rec.id, "run: started");
-    if a.interactive {
-        if let Some(fifo) = engine
-            .container(&rec.id)
-            .ok()
-            .and_then(|r| engine.stdin_fifo(&r))
-        {
-            // Copies our stdin to the container until EOF, which closes the container's stdin.
-            std::thread::spawn(move || {
-                if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) {
-                    let _ = std::io::copy(&mut std::io::stdin().lock(), &mut f);
-                }
-            });
-        }
-    }
+    let (exited, follower) = follow_output(engine, &rec.id);
     let code = engine.wait_for_exit(&rec.id).await;
     tracing::debug!(container = %rec.id, "run: exited");
     exited.store(true, Ordering::Release);
