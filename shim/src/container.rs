@@ -132,11 +132,25 @@ pub fn clamp_rlimits(bundle: &Path) -> Result<Vec<String>> {
     let text = std::fs::read(&path).map_err(|e| ShimError::io("reading", &path, e))?;
     let mut spec: serde_json::Value =
         serde_json::from_slice(&text).map_err(|e| spec_err(e.to_string()))?;
+    let clamped = match spec.get_mut("process") {
+        Some(p) => clamp_process_rlimits(p),
+        None => Vec::new(),
+    };
+    if !clamped.is_empty() {
+        let out = serde_json::to_vec_pretty(&spec).map_err(|e| spec_err(e.to_string()))?;
+        let tmp = bundle.join(".config.json.tmp");
+        std::fs::write(&tmp, out)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| ShimError::io("rewriting", &path, e))?;
+    }
+    Ok(clamped)
+}
+
+/// Clamps the `rlimits` of an OCI `Process` (JSON) to the shim's own hard limits;
+/// returns the names of the clamped limits.
+pub fn clamp_process_rlimits(process: &mut serde_json::Value) -> Vec<String> {
     let mut clamped = Vec::new();
-    if let Some(limits) = spec
-        .pointer_mut("/process/rlimits")
-        .and_then(|v| v.as_array_mut())
-    {
+    if let Some(limits) = process.get_mut("rlimits").and_then(|v| v.as_array_mut()) {
         for l in limits {
             let Some(name) = l.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
                 continue;
@@ -162,14 +176,7 @@ pub fn clamp_rlimits(bundle: &Path) -> Result<Vec<String>> {
             }
         }
     }
-    if !clamped.is_empty() {
-        let out = serde_json::to_vec_pretty(&spec).map_err(|e| spec_err(e.to_string()))?;
-        let tmp = bundle.join(".config.json.tmp");
-        std::fs::write(&tmp, out)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| ShimError::io("rewriting", &path, e))?;
-    }
-    Ok(clamped)
+    clamped
 }
 
 /// The cgroups path the spec asks for (`linux.cgroupsPath`), if any.
@@ -180,6 +187,38 @@ pub fn spec_cgroups_path(bundle: &Path) -> Option<PathBuf> {
         .and_then(|v| v.as_str())
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
+}
+
+/// The `process` of the bundle's spec (JSON; Null if it has none).
+pub fn spec_process(bundle: &Path) -> Result<serde_json::Value> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read(&path).map_err(|e| ShimError::io("reading", &path, e))?;
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| ShimError::Spec {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+    Ok(spec
+        .get_mut("process")
+        .map(serde_json::Value::take)
+        .unwrap_or_default())
+}
+
+/// `process.terminal` and `process.consoleSize` (width, height) of the bundle's spec.
+pub fn spec_terminal(bundle: &Path) -> Result<(bool, Option<(u32, u32)>)> {
+    let process = spec_process(bundle)?;
+    let terminal = process
+        .get("terminal")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    Ok((terminal, console_size(process.get("consoleSize"))))
+}
+
+/// Width and height of an OCI `consoleSize` object.
+pub fn console_size(v: Option<&serde_json::Value>) -> Option<(u32, u32)> {
+    let v = v?;
+    let get = |k: &str| v.get(k).and_then(|x| x.as_u64()).map(|x| x as u32);
+    Some((get("width")?, get("height")?))
 }
 
 /// How long the create helper may take (image-sized rootfs setups included).
@@ -218,9 +257,20 @@ fn wait_pid_exit(pid: i32, timeout_ms: i32) -> bool {
     }
 }
 
+/// Environment variable naming the `process.json` of an exec (the helper then runs
+/// libcontainer's tenant builder instead of creating the container).
+const HELPER_PROCESS_ENV: &str = "SKIFF_HELPER_PROCESS";
+
+/// Environment variable naming the console socket for a process with a terminal.
+const HELPER_CONSOLE_ENV: &str = "SKIFF_HELPER_CONSOLE";
+
+/// What the helper reports on success: the exec'd process's pid.
+const HELPER_PID_PREFIX: &str = "pid=";
+
 /// Creates the container (its init waits for `start`) in a freshly executed helper
 /// process (`/proc/self/exe ... create-helper`, like `runc create`), then loads the result
-/// from libcontainer's state.
+/// from libcontainer's state. With `console`, the init gets a pty whose master libcontainer
+/// sends to that socket ([`crate::console`]).
 ///
 /// libcontainer clones with raw `clone3`, which skips glibc's fork handlers, and the shim
 /// has threads (ttrpc, log copiers): a clone taken while another thread holds a lock in
@@ -230,7 +280,57 @@ fn wait_pid_exit(pid: i32, timeout_ms: i32) -> bool {
 /// ready; the init, orphaned, is reparented to the shim (a subreaper), which reaps it.
 /// The caller holds the [`crate::reaper::ChildLock`], so the reaper cannot take the
 /// helper's exit status.
-pub fn create(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Container> {
+pub fn create(
+    id: &str,
+    bundle: &Path,
+    stdio: ContainerStdio,
+    console: Option<&Path>,
+) -> Result<Container> {
+    let mut env = Vec::new();
+    if let Some(c) = console {
+        env.push((HELPER_CONSOLE_ENV, c));
+    }
+    run_helper(id, bundle, stdio, &env, "creating container")?;
+    load(id, bundle)
+}
+
+/// Starts an exec process (the OCI `Process` in the file `process`) in the running
+/// container, through the helper and libcontainer's tenant builder (like `runc exec
+/// --detach --process`). Returns its pid once it has executed its program. The process
+/// is cloned as the helper's child and, when the helper exits, reparented to the shim,
+/// which reaps it; the caller holds the [`crate::reaper::ChildLock`] until it has
+/// recorded the pid.
+pub fn exec(
+    id: &str,
+    bundle: &Path,
+    stdio: ContainerStdio,
+    process: &Path,
+    console: Option<&Path>,
+) -> Result<u32> {
+    let mut env = vec![(HELPER_PROCESS_ENV, process)];
+    if let Some(c) = console {
+        env.push((HELPER_CONSOLE_ENV, c));
+    }
+    let report = run_helper(id, bundle, stdio, &env, "starting exec process")?;
+    report
+        .strip_prefix(HELPER_PID_PREFIX)
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| {
+            ShimError::Helper(format!(
+                "starting exec process: the helper reported {report:?} instead of a pid"
+            ))
+        })
+}
+
+/// Runs the helper with `stdio` and `env`; returns what it reported on success.
+fn run_helper(
+    id: &str,
+    bundle: &Path,
+    stdio: ContainerStdio,
+    env: &[(&str, &Path)],
+    what: &str,
+) -> Result<String> {
     use std::io::Read;
     use std::os::unix::process::CommandExt;
 
@@ -248,6 +348,11 @@ pub fn create(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Containe
         .arg(HELPER_ACTION)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null());
+    cmd.env_remove(HELPER_PROCESS_ENV)
+        .env_remove(HELPER_CONSOLE_ENV);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     // SAFETY: only async-signal-safe fcntl/dup2 between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -276,7 +381,7 @@ pub fn create(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Containe
         let _ = child.kill();
         let _ = child.wait();
         return Err(ShimError::Helper(format!(
-            "creating container: the create helper did not finish within {} s",
+            "{what}: the create helper did not finish within {} s",
             HELPER_TIMEOUT_MS / 1000
         )));
     }
@@ -300,19 +405,29 @@ pub fn create(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Containe
         msg.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     if status.success() {
-        load(id, bundle)
+        Ok(msg)
     } else if !msg.is_empty() {
         Err(ShimError::Helper(msg))
     } else {
         Err(ShimError::Helper(format!(
-            "creating container: the create helper ended with {status} before reporting"
+            "{what}: the create helper ended with {status} before reporting"
         )))
     }
 }
 
-/// The create helper's `main`: builds the container from fds 3-5 (its stdio) and reports
-/// an error on fd 6. Returns the process exit code.
+/// The create helper's `main`: builds the container (or, with `SKIFF_HELPER_PROCESS`,
+/// starts an exec process in it) from fds 3-5 (its stdio) and reports on fd 6: an error
+/// message, or `pid=N` for an exec. Returns the process exit code.
 pub fn helper_main(id: &str, bundle: &Path) -> i32 {
+    // The helper is single-threaded: changing its environment is safe. The container's
+    // processes get the environment of their spec anyway.
+    let process = std::env::var_os(HELPER_PROCESS_ENV).map(PathBuf::from);
+    let console = std::env::var_os(HELPER_CONSOLE_ENV).map(PathBuf::from);
+    // SAFETY: no other thread exists yet.
+    unsafe {
+        std::env::remove_var(HELPER_PROCESS_ENV);
+        std::env::remove_var(HELPER_CONSOLE_ENV);
+    }
     for fd in HELPER_FDS {
         // SAFETY: fcntl on descriptors the shim placed for us; CLOEXEC keeps them (and
         // their copies in the container's init) from reaching the container's program.
@@ -335,10 +450,18 @@ pub fn helper_main(id: &str, bundle: &Path) -> i32 {
             std::fs::File::from_raw_fd(HELPER_FDS[3]),
         )
     };
-    match build(id, bundle, stdio) {
-        Ok(_) => 0,
+    let res = match &process {
+        Some(p) => build_exec(id, bundle, stdio, p, console.as_deref())
+            .map(|pid| format!("{HELPER_PID_PREFIX}{pid}")),
+        None => build(id, bundle, stdio, console.as_deref()).map(|_| String::new()),
+    };
+    use std::io::Write;
+    match res {
+        Ok(msg) => {
+            let _ = (&report).write_all(msg.as_bytes());
+            0
+        }
         Err(e) => {
-            use std::io::Write;
             let msg = e.to_string();
             // Fits the pipe buffer, so the write never blocks (the shim reads after wait).
             let _ = (&report).write_all(&msg.as_bytes()[..msg.len().min(4096)]);
@@ -348,7 +471,12 @@ pub fn helper_main(id: &str, bundle: &Path) -> i32 {
 }
 
 /// Creates the container in this process (the create helper; see [`create`]).
-fn build(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Container> {
+fn build(
+    id: &str,
+    bundle: &Path,
+    stdio: ContainerStdio,
+    console: Option<&Path>,
+) -> Result<Container> {
     let root = state_root(bundle);
     std::fs::create_dir_all(&root).map_err(|e| ShimError::io("creating", &root, e))?;
     ContainerBuilder::new(id.to_string(), SyscallType::default())
@@ -360,11 +488,37 @@ fn build(id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<Container> {
         .with_stdin(stdio.stdin)
         .with_stdout(stdio.stdout)
         .with_stderr(stdio.stderr)
+        .with_console_socket(console)
         .as_init(bundle)
         .with_systemd(false)
         .with_detach(true)
         .build()
         .map_err(|e| ShimError::container("creating container (libcontainer build)", e))
+}
+
+/// Starts an exec process in this process (the helper; see [`exec`]).
+fn build_exec(
+    id: &str,
+    bundle: &Path,
+    stdio: ContainerStdio,
+    process: &Path,
+    console: Option<&Path>,
+) -> Result<i32> {
+    let root = state_root(bundle);
+    ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(SkiffExecutor)
+        .with_root_path(&root)
+        .map_err(|e| ShimError::container("setting libcontainer state dir", e))?
+        .with_stdin(stdio.stdin)
+        .with_stdout(stdio.stdout)
+        .with_stderr(stdio.stderr)
+        .with_console_socket(console)
+        .as_tenant()
+        .with_process(Some(process))
+        .with_detach(true)
+        .build()
+        .map(|pid| pid.as_raw())
+        .map_err(|e| ShimError::container("starting exec process (libcontainer tenant build)", e))
 }
 
 /// Loads the container's libcontainer state from the bundle.

@@ -26,25 +26,62 @@
 //!
 //! # Task API
 //! Served as `containerd.task.v3.Task` and `containerd.task.v2.Task` (same messages).
-//! Create, Start, State, Wait, Kill, Delete, Pids, Pause, Resume, Connect, Shutdown and
-//! Stats (`io.containerd.cgroups.v1.Metrics`) work; Exec, ResizePty, CloseIO, Checkpoint
-//! and Update answer UNIMPLEMENTED, as does Create with `terminal=true`. Task events go to
-//! containerd at `$TTRPC_ADDRESS` when that is set.
+//! Create, Start, State, Wait, Kill, Delete, Pids, Pause, Resume, Connect, Shutdown,
+//! Stats (`io.containerd.cgroups.v1.Metrics`), Exec, ResizePty and CloseIO work;
+//! Checkpoint and Update answer UNIMPLEMENTED. Task events (create, start, exec-added,
+//! exec-started, exit, paused, resumed, delete) go to containerd at `$TTRPC_ADDRESS` when
+//! that is set.
 //!
-//! # Stdio strings in CreateTaskRequest
-//! `""` = /dev/null; an absolute path (or `file:///path`) = a FIFO (stdin: copied into a
-//! pipe until EOF) or a file (appended); `jsonfile:///ABS/PATH?max-size=BYTES&max-file=N`
-//! (stdout/stderr; both may name one file) = Docker json-file log lines, rotated to
-//! PATH.1 .. PATH.(N-1), all written before the exit is reported.
+//! # Exec processes
+//! `ExecProcess{id, exec_id, spec, stdin, stdout, stderr, terminal}` registers a process;
+//! `Start{id, exec_id}` runs it (libcontainer's tenant builder in the create helper, like
+//! `runc exec --detach --process`) and returns its pid. `spec` is a protobuf Any whose
+//! `type_url` is `types.containerd.io/opencontainers/runtime-spec/1/Process` (empty, or
+//! anything ending in `Process`, is accepted too) and whose `value` is the JSON of an OCI
+//! runtime-spec `Process`: `args` (non-empty), `cwd` (absolute) and `user` (`uid`, `gid`,
+//! `additionalGids`) are required; `env` is the whole environment (it needs `PATH` for a
+//! bare command name); `capabilities`, `noNewPrivileges`, `rlimits` (clamped to the shim's
+//! hard limits), `apparmorProfile`, `consoleSize` and `terminal` are honoured. The process
+//! gets a terminal when either `terminal` field is true. exec ids are 1-128 of
+//! `[A-Za-z0-9_.-]`; a duplicate is ALREADY_EXISTS. Exec into a paused or stopped task is
+//! FAILED_PRECONDITION (at ExecProcess, and at Start, which also needs the task running).
+//! A program that cannot be run fails Start with runc's wording (`exec: "x": executable
+//! file not found in $PATH`) and leaves the exec stopped with status 127 (126 for
+//! permission denied, 255 otherwise). State, Wait, Kill (through a pidfd), CloseIO,
+//! ResizePty and Delete take the exec id; an exec's exit (code, or 128+signal) is kept
+//! until `Delete{exec_id}`, which refuses a running exec. Pids lists exec processes with
+//! `info` = `containerd.runc.v1.ProcessDetails{exec_id}`. A task's Delete kills exec
+//! processes still running (the kernel already has, for a task with its own pid namespace).
+//!
+//! # Terminals
+//! `terminal=true` in CreateTaskRequest (which must match `process.terminal` in
+//! config.json) or ExecProcessRequest gives the process a pty: libcontainer sends the
+//! master over a console socket in the bundle (`.console-*.sock`, removed right after).
+//! The master's output goes to the stdout target (FIFO, file or `jsonfile://` as stream
+//! `stdout`; stderr is unused); a stdin FIFO is copied into the master. ResizePty sets the
+//! window size (`TIOCSWINSZ`; width = columns, height = rows; before an exec's Start it is
+//! kept for when the pty appears; on a process without a pty it does nothing, as in
+//! containerd). `process.consoleSize` is applied when the pty arrives.
+//!
+//! # Stdio strings in CreateTaskRequest and ExecProcessRequest
+//! `""` = /dev/null; an absolute path (or `file:///path`) = a FIFO (stdout/stderr opened
+//! `O_RDWR`; stdin opened read-only, non-blocking, and copied into a pipe until the writer
+//! closes it or `CloseIO{stdin: true}`) or a file (stdout/stderr appended, stdin read);
+//! `jsonfile:///ABS/PATH?max-size=BYTES&max-file=N` (stdout/stderr; both may name one
+//! file) = Docker json-file log lines, rotated to PATH.1 .. PATH.(N-1), all written before
+//! the exit is reported. An exec's stdio is opened at its Start.
 //!
 //! # Files in the bundle
 //! `config.json` (OCI spec, read; `process.rlimits` above the shim's hard limits are
 //! clamped and the file rewritten), `rootfs/` (request mounts land here), `address`,
 //! `exit.json` (`{"pid":N,"exit_status":N,"exited_at":"RFC3339"}`, written atomically at
-//! exit), `shim.log`, `.libcontainer/` (libcontainer state, removed by Delete).
+//! exit), `shim.log`, `.libcontainer/` (libcontainer state, and an exec's
+//! `exec-<exec id>.json` while it starts; removed by Delete), `.console-*.sock` (while a
+//! terminal process is created).
 
 mod address;
 mod cleanup;
+mod console;
 mod container;
 mod error;
 mod events;

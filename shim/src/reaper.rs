@@ -58,3 +58,38 @@ pub fn reap_all(lock: &ChildLock) -> Vec<(i32, u32)> {
     }
     out
 }
+
+/// A pidfd for `pid` (a child the caller has not reaped yet, so the pid is still ours),
+/// or None when the kernel has no pidfds.
+pub fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: the kernel just gave us this descriptor.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sends `sig` to a process: through its pidfd when there is one (immune to pid reuse),
+/// else by pid.
+pub fn send_signal(pidfd: Option<&std::os::fd::OwnedFd>, pid: u32, sig: i32) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    let rc = match pidfd {
+        // SAFETY: pidfd_send_signal with a pidfd we own and no siginfo.
+        Some(fd) => unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        },
+        // SAFETY: kill with a pid the caller has not reaped yet.
+        None => libc::c_long::from(unsafe { libc::kill(pid as libc::pid_t, sig) }),
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(nix::Error::last())
+    }
+}

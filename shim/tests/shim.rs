@@ -9,16 +9,17 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use containerd_shim::api::{
-    ConnectRequest, CreateTaskRequest, DeleteRequest, DeleteResponse, KillRequest, PauseRequest,
-    PidsRequest, ResumeRequest, ShutdownRequest, StartRequest, StateRequest, StatsRequest,
-    WaitRequest,
+    CloseIORequest, ConnectRequest, CreateTaskRequest, DeleteRequest, DeleteResponse,
+    ExecProcessRequest, KillRequest, PauseRequest, PidsRequest, ResizePtyRequest, ResumeRequest,
+    ShutdownRequest, StartRequest, StateRequest, StateResponse, StatsRequest, WaitRequest,
 };
-use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
+use containerd_shim::protos::protobuf::{Message, MessageField};
 use containerd_shim::protos::shim::shim_ttrpc::TaskClient;
 use containerd_shim::protos::ttrpc::{self, context};
 use containerd_shim::protos::types::mount::Mount;
 use containerd_shim::protos::types::task::Status;
-use oci_spec::runtime::{LinuxBuilder, ProcessBuilder, RootBuilder, Spec};
+use oci_spec::runtime::{LinuxBuilder, LinuxNamespaceType, ProcessBuilder, RootBuilder, Spec};
 
 /// The shim under test; `SKIFF_SHIM_BIN` overrides it (e.g. with the release build).
 fn shim_bin() -> String {
@@ -65,9 +66,12 @@ struct Fixture {
 fn make_busybox(dir: &Path) {
     std::fs::create_dir_all(dir.join("bin")).unwrap();
     std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
-    for name in ["sh", "echo", "true", "sleep", "cat"] {
+    for name in [
+        "sh", "echo", "true", "sleep", "cat", "id", "pwd", "tty", "stty",
+    ] {
         symlink("busybox", dir.join("bin").join(name)).unwrap();
     }
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
 }
 
 fn ctx() -> context::Context {
@@ -261,6 +265,149 @@ impl Fixture {
         );
     }
 
+    /// ExecProcess with `process` (the JSON of an OCI Process) as containerd sends it.
+    fn exec(
+        &self,
+        exec_id: &str,
+        process: serde_json::Value,
+        stdio: [&str; 3],
+        terminal: bool,
+    ) -> ttrpc::Result<()> {
+        self.client()
+            .exec(
+                ctx(),
+                &ExecProcessRequest {
+                    id: self.id.clone(),
+                    exec_id: exec_id.to_string(),
+                    terminal,
+                    stdin: stdio[0].to_string(),
+                    stdout: stdio[1].to_string(),
+                    stderr: stdio[2].to_string(),
+                    spec: MessageField::some(Any {
+                        type_url: PROCESS_TYPE_URL.to_string(),
+                        value: serde_json::to_vec(&process).unwrap(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .map(|_| ())
+    }
+
+    fn start_exec(&self, exec_id: &str) -> ttrpc::Result<u32> {
+        self.client()
+            .start(
+                ctx(),
+                &StartRequest {
+                    id: self.id.clone(),
+                    exec_id: exec_id.to_string(),
+                    ..Default::default()
+                },
+            )
+            .map(|r| r.pid)
+    }
+
+    fn wait_exec(&self, exec_id: &str) -> u32 {
+        self.client()
+            .wait(
+                ctx(),
+                &WaitRequest {
+                    id: self.id.clone(),
+                    exec_id: exec_id.to_string(),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .exit_status
+    }
+
+    fn state_exec(&self, exec_id: &str) -> ttrpc::Result<StateResponse> {
+        self.client().state(
+            ctx(),
+            &StateRequest {
+                id: self.id.clone(),
+                exec_id: exec_id.to_string(),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn delete_exec(&self, exec_id: &str) -> ttrpc::Result<DeleteResponse> {
+        self.client().delete(
+            ctx(),
+            &DeleteRequest {
+                id: self.id.clone(),
+                exec_id: exec_id.to_string(),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn kill_exec(&self, exec_id: &str, signal: u32) -> ttrpc::Result<()> {
+        self.client()
+            .kill(
+                ctx(),
+                &KillRequest {
+                    id: self.id.clone(),
+                    exec_id: exec_id.to_string(),
+                    signal,
+                    ..Default::default()
+                },
+            )
+            .map(|_| ())
+    }
+
+    fn kill(&self, signal: u32) {
+        self.client()
+            .kill(
+                ctx(),
+                &KillRequest {
+                    id: self.id.clone(),
+                    signal,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+
+    fn resize(&self, exec_id: &str, width: u32, height: u32) {
+        self.client()
+            .resize_pty(
+                ctx(),
+                &ResizePtyRequest {
+                    id: self.id.clone(),
+                    exec_id: exec_id.to_string(),
+                    width,
+                    height,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+
+    fn pids(&self) -> Vec<(u32, String)> {
+        self.client()
+            .pids(
+                ctx(),
+                &PidsRequest {
+                    id: self.id.clone(),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .processes
+            .into_iter()
+            .map(|p| (p.pid, p.info.type_url.clone()))
+            .collect()
+    }
+
+    /// A FIFO in the test's temp dir.
+    fn fifo(&self, name: &str) -> PathBuf {
+        let p = self.tmp.path().join(name);
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        p
+    }
+
     /// A State call for a task that may not exist (just a round trip).
     fn state_or_none(&self) {
         let _ = self.client().state(
@@ -298,7 +445,63 @@ impl Fixture {
         for c in ["memory", "pids", "cpu", "freezer"] {
             assert!(!self.cgroup_dir(c).exists(), "cgroup {c} left");
         }
+        let consoles: Vec<_> = std::fs::read_dir(&self.bundle)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".console-"))
+            .collect();
+        assert!(consoles.is_empty(), "console sockets left: {consoles:?}");
     }
+}
+
+/// containerd's type URL for the exec spec (runtime-spec `Process`, as JSON).
+const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+
+/// An OCI Process running `args` as root in `/`, with `PATH=/bin`; `extra` overrides keys.
+fn process(args: &[&str], extra: serde_json::Value) -> serde_json::Value {
+    let mut p = serde_json::json!({
+        "args": args,
+        "env": ["PATH=/bin"],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0},
+    });
+    if let serde_json::Value::Object(m) = extra {
+        for (k, v) in m {
+            p[k] = v;
+        }
+    }
+    p
+}
+
+fn rpc_error(e: ttrpc::Error) -> (ttrpc::Code, String) {
+    match e {
+        ttrpc::Error::RpcStatus(s) => (s.code(), s.message().to_string()),
+        other => panic!("not an RPC status: {other:?}"),
+    }
+}
+
+/// Opens a FIFO for reading without blocking (so the shim's writes are kept).
+fn fifo_reader(p: &Path) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(p)
+        .unwrap()
+}
+
+/// Reads what is buffered in a non-blocking reader.
+fn read_available(f: &mut std::fs::File) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn socket_file(address: &str) -> PathBuf {
@@ -306,6 +509,11 @@ fn socket_file(address: &str) -> PathBuf {
 }
 
 fn write_spec(bundle: &Path, id: &str, args: &[&str]) {
+    write_spec_with(bundle, id, args, false, true);
+}
+
+/// A spec running `args`, with a terminal or not, in its own pid namespace or the host's.
+fn write_spec_with(bundle: &Path, id: &str, args: &[&str], terminal: bool, pid_ns: bool) {
     let mut spec = Spec::default();
     let process = ProcessBuilder::default()
         .args(args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
@@ -316,7 +524,7 @@ fn write_spec(bundle: &Path, id: &str, args: &[&str]) {
         .unwrap();
     let mut p = spec.process().clone().unwrap();
     p.set_args(process.args().clone())
-        .set_terminal(Some(false))
+        .set_terminal(Some(terminal))
         .set_env(process.env().clone());
     spec.set_process(Some(p));
     spec.set_root(Some(
@@ -331,6 +539,16 @@ fn write_spec(bundle: &Path, id: &str, args: &[&str]) {
         .clone()
         .unwrap_or_else(|| LinuxBuilder::default().build().unwrap());
     linux.set_cgroups_path(Some(PathBuf::from(format!("/{CG_PARENT}/{id}"))));
+    if !pid_ns {
+        let ns = linux
+            .namespaces()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n.typ() != LinuxNamespaceType::Pid)
+            .collect();
+        linux.set_namespaces(Some(ns));
+    }
     spec.set_linux(Some(linux));
     spec.save(bundle.join("config.json")).unwrap();
 }
@@ -765,6 +983,455 @@ fn start_is_idempotent_and_delete_action_cleans_after_a_dead_shim() {
     assert!(!socket_file(&f.address).exists());
 }
 
+#[test]
+fn exec_output_status_env_cwd_user() {
+    require_root!();
+    let (mut f, mounts) = Fixture::new("exec", &["/bin/sleep", "100"], Rootfs::Overlay);
+    f.start_shim();
+    let init = f.create(mounts).unwrap();
+    // Registered before the task starts, started once it runs.
+    let out = f.tmp.path().join("exec1.txt");
+    // rlimits above the shim's own hard limits are clamped (as for the task's spec).
+    f.exec(
+        "e1",
+        process(
+            &["echo", "hi"],
+            serde_json::json!({"rlimits": [
+                {"type": "RLIMIT_NOFILE", "hard": u64::MAX, "soft": u64::MAX}
+            ]}),
+        ),
+        ["", out.to_str().unwrap(), ""],
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        f.state_exec("e1").unwrap().status.enum_value_or_default(),
+        Status::CREATED
+    );
+    let (code, msg) = rpc_error(f.start_exec("e1").unwrap_err());
+    assert_eq!(code, ttrpc::Code::FAILED_PRECONDITION, "{msg}");
+    f.start();
+    let pid = f.start_exec("e1").unwrap();
+    assert!(pid > 0 && pid != init);
+    assert_eq!(f.wait_exec("e1"), 0);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "hi\n");
+    let st = f.state_exec("e1").unwrap();
+    assert_eq!(st.status.enum_value_or_default(), Status::STOPPED);
+    assert_eq!(
+        (st.pid, st.exit_status, st.exec_id.as_str()),
+        (pid, 0, "e1")
+    );
+    assert!(st.exited_at.seconds > 0);
+    // The task itself is untouched.
+    assert_eq!(f.state(), Status::RUNNING);
+    let d = f.delete_exec("e1").unwrap();
+    assert_eq!((d.pid, d.exit_status), (pid, 0));
+    let (code, _) = rpc_error(f.state_exec("e1").unwrap_err());
+    assert_eq!(code, ttrpc::Code::NOT_FOUND);
+
+    // Exit status; stdin and stdout FIFOs (stdin copied until the writer closes it).
+    let stdin = f.fifo("e2.in");
+    let stdout = f.fifo("e2.out");
+    let mut reader = fifo_reader(&stdout);
+    f.exec(
+        "e2",
+        process(&["sh", "-c", "cat; exit 5"], serde_json::json!({})),
+        [stdin.to_str().unwrap(), stdout.to_str().unwrap(), ""],
+        false,
+    )
+    .unwrap();
+    f.start_exec("e2").unwrap();
+    {
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&stdin)
+            .unwrap();
+        w.write_all(b"from stdin\n").unwrap();
+    }
+    assert_eq!(f.wait_exec("e2"), 5);
+    assert_eq!(read_available(&mut reader), "from stdin\n");
+    assert_eq!(f.delete_exec("e2").unwrap().exit_status, 5);
+
+    // Environment, working directory, user and groups; output to a json-file log.
+    let log = f.tmp.path().join("logs/exec3.log");
+    f.exec(
+        "e3",
+        process(
+            &[
+                "sh",
+                "-c",
+                "echo $FOO; pwd; id -u; id -g; id -G; echo oops >&2",
+            ],
+            serde_json::json!({
+                "env": ["PATH=/bin", "FOO=bar"],
+                "cwd": "/tmp",
+                "user": {"uid": 1000, "gid": 1000, "additionalGids": [5]},
+            }),
+        ),
+        [
+            "",
+            &format!("jsonfile://{}", log.display()),
+            &format!("jsonfile://{}", log.display()),
+        ],
+        false,
+    )
+    .unwrap();
+    f.start_exec("e3").unwrap();
+    assert_eq!(f.wait_exec("e3"), 0);
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stdout: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["stream"] == "stdout")
+        .map(|e| e["log"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stdout,
+        ["bar\n", "/tmp\n", "1000\n", "1000\n", "1000 5\n"],
+        "{entries:?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["stream"] == "stderr" && e["log"] == "oops\n"),
+        "{entries:?}"
+    );
+
+    // Without capabilities of its own, an exec gets the task's (not all of the shim's).
+    let out = f.tmp.path().join("caps.txt");
+    f.exec(
+        "caps",
+        process(&["cat", "/proc/self/status"], serde_json::json!({})),
+        ["", out.to_str().unwrap(), ""],
+        false,
+    )
+    .unwrap();
+    f.start_exec("caps").unwrap();
+    assert_eq!(f.wait_exec("caps"), 0);
+    let caps = |status: &str| -> Vec<String> {
+        status
+            .lines()
+            .filter(|l| l.starts_with("CapEff:") || l.starts_with("CapBnd:"))
+            .map(str::to_string)
+            .collect()
+    };
+    let init_status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    let exec_caps = caps(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(exec_caps, caps(&init_status));
+    let own = caps(&std::fs::read_to_string("/proc/self/status").unwrap());
+    assert_ne!(
+        exec_caps, own,
+        "the spec's capabilities are fewer than root's"
+    );
+
+    // CloseIO ends stdin even while the client keeps its end of the FIFO open.
+    let stdin = f.fifo("e4.in");
+    let out = f.tmp.path().join("exec4.txt");
+    f.exec(
+        "e4",
+        process(&["cat"], serde_json::json!({})),
+        [stdin.to_str().unwrap(), out.to_str().unwrap(), ""],
+        false,
+    )
+    .unwrap();
+    f.start_exec("e4").unwrap();
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stdin)
+        .unwrap();
+    {
+        use std::io::Write;
+        w.write_all(b"x\n").unwrap();
+    }
+    // Let the copier pass the line on before stdin closes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&out).unwrap_or_default().is_empty() && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f.client()
+        .close_io(
+            ctx(),
+            &CloseIORequest {
+                id: f.id.clone(),
+                exec_id: "e4".into(),
+                stdin: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(f.wait_exec("e4"), 0);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "x\n");
+    drop(w);
+
+    f.kill(9);
+    assert_eq!(f.wait(), 137);
+    f.delete();
+    f.assert_clean();
+    f.shutdown();
+}
+
+#[test]
+fn exec_errors() {
+    require_root!();
+    let (mut f, mounts) = Fixture::new("execerr", &["/bin/sleep", "100"], Rootfs::Bind);
+    f.start_shim();
+    f.create(mounts).unwrap();
+    f.start();
+    // A missing binary fails at Start, worded as runc does.
+    for (exec_id, bin) in [("nope1", "/bin/nope"), ("nope2", "nope")] {
+        f.exec(
+            exec_id,
+            process(&[bin], serde_json::json!({})),
+            ["", "", ""],
+            false,
+        )
+        .unwrap();
+        let (_, msg) = rpc_error(f.start_exec(exec_id).unwrap_err());
+        let want = format!("exec: \"{bin}\": executable file not found in $PATH");
+        assert!(msg.contains(&want), "{msg}");
+        // It is stopped with a shell's "not found" status, and can be deleted.
+        assert_eq!(f.wait_exec(exec_id), 127);
+        let st = f.state_exec(exec_id).unwrap();
+        assert_eq!(st.status.enum_value_or_default(), Status::STOPPED);
+        assert_eq!(f.delete_exec(exec_id).unwrap().exit_status, 127);
+    }
+    // Duplicate exec ids.
+    let p = process(&["true"], serde_json::json!({}));
+    f.exec("dup", p.clone(), ["", "", ""], false).unwrap();
+    let (code, msg) = rpc_error(f.exec("dup", p.clone(), ["", "", ""], false).unwrap_err());
+    assert_eq!(code, ttrpc::Code::ALREADY_EXISTS, "{msg}");
+    f.delete_exec("dup").unwrap();
+    // Unusable requests.
+    let (code, msg) = rpc_error(
+        f.exec(
+            "bad",
+            serde_json::json!({"args": ["true"], "user": {"uid": 0, "gid": 0}}),
+            ["", "", ""],
+            false,
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(code, ttrpc::Code::INVALID_ARGUMENT, "{msg}");
+    assert!(msg.contains("cwd"), "{msg}");
+    let (code, _) = rpc_error(f.exec("a/b", p.clone(), ["", "", ""], false).unwrap_err());
+    assert_eq!(code, ttrpc::Code::INVALID_ARGUMENT);
+    let (code, _) = rpc_error(
+        f.exec("bad", p.clone(), ["rel", "", ""], false)
+            .unwrap_err(),
+    );
+    assert_eq!(code, ttrpc::Code::INVALID_ARGUMENT);
+    let (code, _) = rpc_error(f.start_exec("ghost").unwrap_err());
+    assert_eq!(code, ttrpc::Code::NOT_FOUND);
+    // A paused task takes no exec.
+    f.client()
+        .pause(
+            ctx(),
+            &PauseRequest {
+                id: f.id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let (code, msg) = rpc_error(f.exec("p", p.clone(), ["", "", ""], false).unwrap_err());
+    assert_eq!(code, ttrpc::Code::FAILED_PRECONDITION, "{msg}");
+    assert!(msg.contains("paused"), "{msg}");
+    f.client()
+        .resume(
+            ctx(),
+            &ResumeRequest {
+                id: f.id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // Registered while running, started after the task stopped: refused; and a stopped
+    // task takes no new exec.
+    f.exec("late", p.clone(), ["", "", ""], false).unwrap();
+    f.kill(9);
+    assert_eq!(f.wait(), 137);
+    let (code, msg) = rpc_error(f.start_exec("late").unwrap_err());
+    assert_eq!(code, ttrpc::Code::FAILED_PRECONDITION, "{msg}");
+    let (code, msg) = rpc_error(f.exec("s", p, ["", "", ""], false).unwrap_err());
+    assert_eq!(code, ttrpc::Code::FAILED_PRECONDITION, "{msg}");
+    assert!(msg.contains("stopped"), "{msg}");
+    f.delete();
+    f.assert_clean();
+    f.shutdown();
+}
+
+#[test]
+fn exec_kill_pids_and_task_delete() {
+    require_root!();
+    // The host's pid namespace: killing the init does not take the exec with it, so the
+    // task's Delete has to.
+    let (mut f, mounts) = Fixture::new("execkill", &["/bin/sleep", "100"], Rootfs::InBundle);
+    write_spec_with(&f.bundle, &f.id, &["/bin/sleep", "100"], false, false);
+    f.start_shim();
+    let init = f.create(mounts).unwrap();
+    f.start();
+    let sleep = process(&["sleep", "100"], serde_json::json!({}));
+    f.exec("k", sleep.clone(), ["", "", ""], false).unwrap();
+    let pid = f.start_exec("k").unwrap();
+    let pids = f.pids();
+    assert!(pids.iter().any(|(p, _)| *p == init), "{pids:?}");
+    assert!(
+        pids.iter()
+            .any(|(p, info)| *p == pid && info == "containerd.runc.v1.ProcessDetails"),
+        "{pids:?}"
+    );
+    // A running exec cannot be deleted; SIGKILL ends it with 137.
+    let (code, _) = rpc_error(f.delete_exec("k").unwrap_err());
+    assert_eq!(code, ttrpc::Code::FAILED_PRECONDITION);
+    f.kill_exec("k", 9).unwrap();
+    assert_eq!(f.wait_exec("k"), 137);
+    let (code, _) = rpc_error(f.kill_exec("k", 9).unwrap_err());
+    assert_eq!(code, ttrpc::Code::NOT_FOUND);
+    assert_eq!(f.delete_exec("k").unwrap().exit_status, 137);
+    assert!(wait_gone(pid as i32, Duration::from_secs(5)));
+
+    // An exec still running when the task is deleted does not survive it.
+    f.exec("left", sleep, ["", "", ""], false).unwrap();
+    let left = f.start_exec("left").unwrap();
+    f.kill(9);
+    assert_eq!(f.wait(), 137);
+    assert_eq!(
+        f.state_exec("left").unwrap().status.enum_value_or_default(),
+        Status::RUNNING
+    );
+    f.delete();
+    assert!(
+        wait_gone(left as i32, Duration::from_secs(5)),
+        "exec {left} outlived its task"
+    );
+    f.assert_clean();
+    f.shutdown();
+}
+
+#[test]
+fn exec_dies_with_its_task() {
+    require_root!();
+    // Its own pid namespace (the default): the exec ends with the init.
+    let (mut f, mounts) = Fixture::new("execns", &["/bin/sleep", "100"], Rootfs::InBundle);
+    f.start_shim();
+    f.create(mounts).unwrap();
+    f.start();
+    f.exec(
+        "x",
+        process(&["sleep", "100"], serde_json::json!({})),
+        ["", "", ""],
+        false,
+    )
+    .unwrap();
+    let pid = f.start_exec("x").unwrap();
+    f.kill(9);
+    assert_eq!(f.wait(), 137);
+    assert_eq!(f.wait_exec("x"), 137);
+    f.delete();
+    assert!(wait_gone(pid as i32, Duration::from_secs(5)));
+    f.assert_clean();
+    f.shutdown();
+}
+
+#[test]
+fn terminal_task_and_exec() {
+    require_root!();
+    let args = ["/bin/sh", "-c", "tty; stty size"];
+    let (mut f, mounts) = Fixture::new("tty", &args, Rootfs::InBundle);
+    write_spec_with(&f.bundle, &f.id, &args, true, true);
+    f.start_shim();
+    // The request and the spec must agree about the terminal.
+    let (code, msg) = rpc_error(f.create(mounts.clone()).unwrap_err());
+    assert_eq!(code, ttrpc::Code::INVALID_ARGUMENT, "{msg}");
+    f.assert_clean();
+    let out = f.tmp.path().join("tty.txt");
+    let create = |f: &Fixture, mounts: Vec<Mount>, stdout: &Path| {
+        f.client()
+            .create(
+                ctx(),
+                &CreateTaskRequest {
+                    id: f.id.clone(),
+                    bundle: f.bundle.display().to_string(),
+                    rootfs: mounts,
+                    terminal: true,
+                    stdout: stdout.display().to_string(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    };
+    create(&f, mounts, &out);
+    // Sized before it runs, so `stty size` sees it.
+    f.resize("", 100, 40);
+    f.start();
+    assert_eq!(f.wait(), 0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "{text:?}");
+    assert_eq!(lines[1], "40 100", "{text:?}");
+    assert!(f.state_exec("").unwrap().terminal);
+    f.delete();
+    f.assert_clean();
+
+    // A terminal exec (in a task without one): stdin through the pty, output to a log.
+    write_spec(&f.bundle, &f.id, &["/bin/sleep", "100"]);
+    f.create(vec![]).unwrap();
+    f.start();
+    let stdin = f.fifo("tty.in");
+    let log = f.tmp.path().join("logs/tty.log");
+    f.exec(
+        "t",
+        process(
+            &["sh", "-c", "read line; tty; stty size; echo \"got $line\""],
+            serde_json::json!({}),
+        ),
+        [
+            stdin.to_str().unwrap(),
+            &format!("jsonfile://{}", log.display()),
+            "",
+        ],
+        true,
+    )
+    .unwrap();
+    assert!(f.state_exec("t").unwrap().terminal);
+    f.start_exec("t").unwrap();
+    f.resize("t", 100, 40);
+    {
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&stdin)
+            .unwrap();
+        w.write_all(b"go\n").unwrap();
+    }
+    assert_eq!(f.wait_exec("t"), 0);
+    let text: String = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["stream"], "stdout");
+            v["log"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    // The pty echoes the input line first.
+    assert_eq!(lines[0], "go", "{text:?}");
+    assert!(lines[1].starts_with("/dev/pts/"), "{text:?}");
+    assert_eq!(lines[2], "40 100", "{text:?}");
+    assert_eq!(lines[3], "got go", "{text:?}");
+    f.delete_exec("t").unwrap();
+    f.kill(9);
+    assert_eq!(f.wait(), 137);
+    f.delete();
+    f.assert_clean();
+    f.shutdown();
+}
+
 /// Idle RSS and create→start→exit latency of `/bin/true`; run with
 /// `cargo build --release -p containerd-shim-skiff-v1 && SKIFF_SHIM_BIN=target/release/containerd-shim-skiff-v1
 /// cargo test -p containerd-shim-skiff-v1 --test shim -- --ignored --nocapture measure`.
@@ -825,6 +1492,35 @@ fn measure() {
         "beside a running container, client connected, idle: {}",
         rss(pid)
     );
+    let mut exec_times = Vec::new();
+    for i in 0..10 {
+        let exec_id = format!("m{i}");
+        let t = Instant::now();
+        f.exec(
+            &exec_id,
+            process(&["true"], serde_json::json!({})),
+            ["", "", ""],
+            false,
+        )
+        .unwrap();
+        f.start_exec(&exec_id).unwrap();
+        assert_eq!(f.wait_exec(&exec_id), 0);
+        exec_times.push(t.elapsed());
+        f.delete_exec(&exec_id).unwrap();
+    }
+    f.exec(
+        "tty",
+        process(&["sleep", "60"], serde_json::json!({})),
+        ["", "", ""],
+        true,
+    )
+    .unwrap();
+    f.start_exec("tty").unwrap();
+    std::thread::sleep(Duration::from_millis(5_500));
+    println!(
+        "after 10 execs, beside a running container and a terminal exec, idle: {}",
+        rss(pid)
+    );
     f.client()
         .kill(
             ctx(),
@@ -841,6 +1537,11 @@ fn measure() {
     println!(
         "create->start->exit of /bin/true: median {:?}, min {:?}, max {:?}",
         times[5], times[0], times[9]
+    );
+    exec_times.sort();
+    println!(
+        "exec->start->exit of true: median {:?}, min {:?}, max {:?}",
+        exec_times[5], exec_times[0], exec_times[9]
     );
     f.shutdown();
 }
