@@ -564,3 +564,53 @@ fn stdin_is_piped_with_i() {
     child.stdin.take().unwrap().write_all(b"ignored\n").unwrap();
     assert_eq!(out(&child.wait_with_output().unwrap()), "nothing\n");
 }
+
+#[test]
+fn exec_runs_in_the_container() {
+    let (_reg, s) = setup();
+    s.ok(&["pull", "-q", "alpine"]);
+    s.ok(&[
+        "run", "-d", "--name", "host1", "-e", "BASE=1", "alpine", "sleep", "60",
+    ]);
+    assert_eq!(s.ok(&["exec", "host1", "hostname"]).trim().len(), 12);
+    assert_eq!(
+        s.run(&["exec", "host1", "sh", "-c", "exit 5"])
+            .status
+            .code(),
+        Some(5)
+    );
+    let o = s.ok(&[
+        "exec",
+        "-u",
+        "app",
+        "-w",
+        "/tmp",
+        "-e",
+        "FOO=bar",
+        "host1",
+        "sh",
+        "-c",
+        "id -u; pwd; echo $FOO $BASE",
+    ]);
+    assert_eq!(o, "1000\n/tmp\nbar 1\n");
+    let mut child = s
+        .cmd(&["exec", "-i", "host1", "tr", "a-z", "A-Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    assert_eq!(out(&child.wait_with_output().unwrap()), "PIPED\n");
+    let nf = s.run(&["exec", "host1", "no-such"]);
+    assert_eq!(nf.status.code(), Some(127));
+    // The exec is in the container's pid namespace: it sees the container's init as 1.
+    assert!(s
+        .ok(&["exec", "host1", "ps"])
+        .lines()
+        .any(|l| l.trim_start().starts_with("1 ") && l.contains("sleep")));
+    s.ok(&["stop", "-t", "0", "host1"]);
+    let stopped = s.run(&["exec", "host1", "true"]);
+    assert_eq!(stopped.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&stopped.stderr).contains("is not running"));
+}
