@@ -65,7 +65,17 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<u8, EngineError> {
     if a.detach {
         return Ok(0);
     }
+    let _raw = a.tty.then(crate::tty::RawMode::enter);
+    let resizer = a.tty.then(|| {
+        let (engine, s) = (engine.clone(), session.clone());
+        crate::tty::follow_size(move |c, r| {
+            let _ = engine.exec_resize(&s, c, r);
+        })
+    });
     let code = engine.exec_wait(&session);
+    if let Some(r) = resizer {
+        r.store(true, std::sync::atomic::Ordering::Release);
+    }
     engine.exec_cleanup(&session);
     for r in readers {
         let _ = r.join();

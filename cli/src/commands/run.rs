@@ -266,8 +266,33 @@ pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
         return Ok(0);
     }
     let (exited, follower) = follow_output(engine, &rec.id);
+    tracing::debug!(container = %rec.id, "run: started");
+    let _raw = a.tty.then(crate::tty::RawMode::enter);
+    let resizer = a.tty.then(|| {
+        let (engine, id) = (engine.clone(), rec.id.clone());
+        crate::tty::follow_size(move |c, r| {
+            let _ = engine.resize_tty(&id, c, r);
+        })
+    });
+    if a.interactive {
+        if let Some(fifo) = engine
+            .container(&rec.id)
+            .ok()
+            .and_then(|r| engine.stdin_fifo(&r))
+        {
+            // Copies our stdin to the container until EOF, which closes the container's stdin.
+            std::thread::spawn(move || {
+                if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) {
+                    let _ = std::io::copy(&mut std::io::stdin().lock(), &mut f);
+                }
+            });
+        }
+    }
     let code = engine.wait_for_exit(&rec.id).await;
     tracing::debug!(container = %rec.id, "run: exited");
+    if let Some(r) = resizer {
+        r.store(true, Ordering::Release);
+    }
     exited.store(true, Ordering::Release);
     let _ = follower.join();
     tracing::debug!(container = %rec.id, "run: output drained");

@@ -75,6 +75,8 @@ impl Engine {
             return Err(EngineError::InvalidInput("no command specified".into()));
         }
         if opts.tty {
+            // The shim supports exec terminals; the CLI's attach to them still hangs on
+            // exit (to be fixed with attach), so refuse rather than hang.
             return Err(EngineError::InvalidInput(
                 "exec -t (TTY) is not available yet".into(),
             ));
@@ -178,6 +180,11 @@ impl Engine {
     pub fn exec_wait(&self, s: &ExecSession) -> Result<i32> {
         let exit: TaskExit = ShimTask::connect(&s.address, &s.container)?.wait_exec(&s.exec_id)?;
         Ok(exit.code)
+    }
+
+    /// Sets the terminal size of an exec started with `tty`.
+    pub fn exec_resize(&self, s: &ExecSession, width: u32, height: u32) -> Result<()> {
+        ShimTask::connect(&s.address, &s.container)?.resize_pty(&s.exec_id, width, height)
     }
 
     /// Forgets a finished exec and removes its FIFOs.

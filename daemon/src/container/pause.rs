@@ -56,6 +56,18 @@ impl Engine {
         self.containers.save(&rec)
     }
 
+    /// Sets the terminal size of a container started with a TTY.
+    pub fn resize_tty(&self, name: &str, width: u32, height: u32) -> Result<()> {
+        let rec = self.container(name)?;
+        if !rec.state.status.has_task() {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        ShimTask::connect(&rec.state.shim_address, &rec.id)?.resize_pty("", width, height)
+    }
+
     /// The processes of a running container.
     pub fn top_container(&self, name: &str) -> Result<Vec<ProcessInfo>> {
         let rec = self.sync_state(self.containers.find(name)?)?;

@@ -109,13 +109,8 @@ impl Engine {
                 self.config().log_max_size,
                 self.config().log_max_files,
             ),
-            terminal: false,
+            terminal: rec.options.tty,
         };
-        if rec.options.tty {
-            return Err(EngineError::InvalidInput(
-                "-t (TTY) is not available yet".into(),
-            ));
-        }
         tracing::debug!(container = %rec.id, "start: bundle ready");
         let address = self.shim.spawn(&rec.id, bundle)?;
         tracing::debug!(container = %rec.id, "start: shim spawned");

@@ -402,6 +402,21 @@ impl ShimTask {
         Ok(())
     }
 
+    /// Sets the window size of the task's (empty `exec_id`) or an exec's terminal.
+    pub fn resize_pty(&self, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        let req = api::ResizePtyRequest {
+            id: self.id.clone(),
+            exec_id: exec_id.to_string(),
+            width,
+            height,
+            ..Default::default()
+        };
+        self.client
+            .resize_pty(ctx(), &req)
+            .map_err(|e| self.err("resize", e))?;
+        Ok(())
+    }
+
     /// Freezes the container.
     pub fn pause(&self) -> Result<()> {
         let req = api::PauseRequest {
