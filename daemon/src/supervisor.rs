@@ -17,6 +17,9 @@ use crate::runtime::shim::ShimTask;
 pub struct Supervisor {
     engine: Engine,
     watched: Arc<Mutex<HashSet<String>>>,
+    /// Exits (container ID, finished-at) already acted on, so an exit another process
+    /// recorded first still gets its restart, once.
+    handled: Mutex<HashSet<(String, String)>>,
 }
 
 /// Whether a container that just exited with `code` restarts under its policy.
@@ -42,6 +45,7 @@ impl Supervisor {
         Supervisor {
             engine,
             watched: Arc::default(),
+            handled: Mutex::default(),
         }
     }
 
@@ -70,11 +74,27 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Picks up containers started since the last look (by daemonless CLIs too).
+    /// Picks up containers started since the last look (by daemonless CLIs too), and
+    /// exits that another process recorded before this supervisor saw them.
     pub fn scan(&self) -> Result<()> {
         for rec in self.engine.containers.list()? {
-            if rec.state.status.has_task() && !self.is_watched(&rec.id) {
-                self.watch(&rec.id);
+            if rec.state.status.has_task() {
+                if !self.is_watched(&rec.id) {
+                    self.watch(&rec.id);
+                }
+            } else if rec.state.status == Status::Exited
+                && should_restart(&rec, false)
+                && !self.is_watched(&rec.id)
+            {
+                let key = (rec.id.clone(), rec.state.finished_at.clone());
+                let fresh = self
+                    .handled
+                    .lock()
+                    .map(|mut h| h.insert(key))
+                    .unwrap_or(false);
+                if fresh {
+                    self.spawn(&rec.id, true);
+                }
             }
         }
         Ok(())
@@ -86,6 +106,10 @@ impl Supervisor {
 
     /// Starts a watcher thread for container `id` unless one runs.
     pub fn watch(&self, id: &str) {
+        self.spawn(id, false);
+    }
+
+    fn spawn(&self, id: &str, exited: bool) {
         let Ok(mut w) = self.watched.lock() else {
             return;
         };
@@ -95,7 +119,7 @@ impl Supervisor {
         drop(w);
         let (engine, watched, id) = (self.engine.clone(), self.watched.clone(), id.to_string());
         std::thread::spawn(move || {
-            watch_loop(&engine, &id);
+            watch_loop(&engine, &id, exited);
             if let Ok(mut w) = watched.lock() {
                 w.remove(&id);
             }
@@ -103,12 +127,27 @@ impl Supervisor {
     }
 }
 
-fn watch_loop(engine: &Engine, id: &str) {
+/// Waits for the container's task to exit and restarts it by policy, again and again.
+/// With `exited`, the container has already exited (recorded by someone else): go
+/// straight to the restart decision.
+fn watch_loop(engine: &Engine, id: &str, mut exited: bool) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let Ok(rec) = engine.containers.find(id) else {
             return;
         };
+        if exited {
+            exited = false;
+            if rec.state.status.has_task() {
+                continue;
+            }
+            if !should_restart(&rec, false)
+                || !restart_after(engine, id, &mut backoff, Duration::ZERO)
+            {
+                return;
+            }
+            continue;
+        }
         if !rec.state.status.has_task() {
             return;
         }
@@ -136,27 +175,40 @@ fn watch_loop(engine: &Engine, id: &str) {
         if rec.state.status.has_task() {
             continue;
         }
-        if !should_restart(&rec, false) {
+        if !should_restart(&rec, false)
+            || !restart_after(engine, id, &mut backoff, started.elapsed())
+        {
             return;
         }
-        if started.elapsed() > Duration::from_secs(10) {
-            backoff = Duration::from_millis(100);
-        }
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(Duration::from_secs(60));
-        let Ok(mut again) = engine.containers.find(id) else {
-            return;
-        };
-        if again.state.status != Status::Exited || again.state.stopped_by_user {
-            return;
-        }
-        again.state.restart_count += 1;
-        if engine.containers.save(&again).is_err() {
-            return;
-        }
-        if let Err(e) = engine.start_blocking(id) {
+    }
+}
+
+/// Sleeps the back-off, then restarts the container unless a user stopped it meanwhile.
+/// Returns whether it was restarted.
+fn restart_after(engine: &Engine, id: &str, backoff: &mut Duration, ran_for: Duration) -> bool {
+    if ran_for > Duration::from_secs(10) {
+        *backoff = Duration::from_millis(100);
+    }
+    std::thread::sleep(*backoff);
+    *backoff = (*backoff * 2).min(Duration::from_secs(60));
+    let Ok(mut again) = engine.containers.find(id) else {
+        return false;
+    };
+    if again.state.status != Status::Exited
+        || again.state.stopped_by_user
+        || !should_restart(&again, false)
+    {
+        return false;
+    }
+    again.state.restart_count += 1;
+    if engine.containers.save(&again).is_err() {
+        return false;
+    }
+    match engine.start_blocking(id) {
+        Ok(_) => true,
+        Err(e) => {
             tracing::warn!(container = %id, error = %e, "restart failed");
-            return;
+            false
         }
     }
 }
