@@ -2,6 +2,10 @@
 //! the CLI uses to reach `skiffd` live here; each translates its protocol into
 //! [`skiff_daemon::Engine`] calls and holds no state of its own.
 //!
-//! Nothing is served yet: the Docker API comes with its own issue.
+//! Served so far: the first slice of the Docker Engine API ([`docker`]), by the
+//! `skiffd` daemon ([`daemon`]).
+
+pub mod daemon;
+pub mod docker;
 
 pub use skiff_daemon::Engine;

@@ -24,6 +24,8 @@ impl Skiffd {
             .arg(&s.root)
             .arg("--run-root")
             .arg(&s.run_root)
+            .arg("--docker-socket")
+            .arg(s.dir.path().join("docker.sock"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
