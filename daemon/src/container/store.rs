@@ -59,7 +59,13 @@ impl ContainerStore {
     /// Writes a record atomically.
     pub fn save(&self, rec: &ContainerRecord) -> Result<()> {
         let dir = self.dir_of(&rec.id);
-        fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
+        // Never re-create a removed container: a late exit record must not revive it.
+        if !dir.is_dir() {
+            return Err(EngineError::NotFound(format!(
+                "No such container: {}",
+                rec.id
+            )));
+        }
         let path = dir.join("record.json");
         // Unique per writer: a daemon and CLIs may save the same record at once.
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -42,6 +42,11 @@ impl Engine {
             Ok((TaskStatus::Stopped(exit), _)) => self.record_exit(rec, exit, None),
             Ok((TaskStatus::Created | TaskStatus::Unknown, _)) => Ok(rec),
             Err(e) => {
+                // Someone else may have recorded the exit and stopped the shim meanwhile.
+                let current = self.containers.find(&rec.id)?;
+                if !current.state.status.has_task() {
+                    return Ok(current);
+                }
                 // The shim is gone: use the exit it wrote, if it lived to write one.
                 let code = fs::read(rec.bundle.join("exit.json"))
                     .ok()
