@@ -227,11 +227,6 @@ impl ImageStore {
         };
         Ok(ImageView { layers })
     }
-
-    /// Where file `rel` of image `img` is stored on the host (see [`ImageView::find`]).
-    pub fn image_file(&self, img: &ImageRecord, rel: &str) -> Result<Option<PathBuf>> {
-        Ok(self.image_view(img)?.find(rel))
-    }
 }
 
 impl ImageView {

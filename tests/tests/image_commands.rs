@@ -3,65 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
-use common::skiff_bin;
+use common::SkiffCli;
 use skiff_tests::{fixtures, Registry};
-
-struct Skiff {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    home: PathBuf,
-}
-
-impl Skiff {
-    fn new() -> Skiff {
-        let dir = tempfile::Builder::new()
-            .prefix("skiff-cli-")
-            .tempdir()
-            .unwrap();
-        let root = dir.path().join("root");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        Skiff {
-            _dir: dir,
-            root,
-            home,
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(skiff_bin());
-        c.args([
-            "--config",
-            "/dev/null",
-            "--data-root",
-            self.root.to_str().unwrap(),
-        ])
-        .args(args)
-        .env("HOME", &self.home)
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("DOCKER_CONFIG")
-        .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "skiff {args:?} failed ({:?}): {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
 
 fn count_dirs(p: &Path) -> usize {
     std::fs::read_dir(p)
@@ -77,7 +23,7 @@ fn count_dirs(p: &Path) -> usize {
 fn pull_prints_docker_style_lines_and_images_lists_it() {
     let reg = Registry::start().unwrap();
     let fx = fixtures::multilayer(&reg).unwrap();
-    let s = Skiff::new();
+    let s = SkiffCli::new(None);
     let out = s.ok(&["pull", &fx.reference]);
     let name = format!("{}/{}", reg.addr(), fx.repository);
     assert!(
@@ -125,7 +71,7 @@ fn pull_prints_docker_style_lines_and_images_lists_it() {
 fn tag_rmi_prune_and_garbage_collection() {
     let reg = Registry::start().unwrap();
     let fx = fixtures::busybox(&reg).unwrap();
-    let s = Skiff::new();
+    let s = SkiffCli::new(None);
     s.ok(&["pull", "-q", &fx.reference]);
     s.ok(&["tag", &fx.reference, "mine/box:v1"]);
     let images = s.ok(&["images"]);
@@ -176,7 +122,7 @@ fn tag_rmi_prune_and_garbage_collection() {
 fn inspect_shows_docker_fields() {
     let reg = Registry::start().unwrap();
     let fx = fixtures::multilayer(&reg).unwrap();
-    let s = Skiff::new();
+    let s = SkiffCli::new(None);
     s.ok(&["pull", "-q", &fx.reference]);
     let out = s.ok(&["image", "inspect", &fx.reference]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -202,7 +148,7 @@ fn login_stores_credentials_0600_and_pull_uses_them() {
     use std::os::unix::fs::PermissionsExt;
     let reg = Registry::start_with_basic_auth("u1", "p4ss").unwrap();
     let fx = fixtures::busybox(&reg).unwrap();
-    let s = Skiff::new();
+    let s = SkiffCli::new(None);
     let refused = s.run(&["pull", &fx.reference]);
     assert_eq!(refused.status.code(), Some(125));
     assert!(
@@ -233,7 +179,7 @@ fn login_stores_credentials_0600_and_pull_uses_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Login Succeeded"));
-    let auth = s.home.join(".config/skiff/auth.json");
+    let auth = s.home().join(".config/skiff/auth.json");
     assert_eq!(
         std::fs::metadata(&auth).unwrap().permissions().mode() & 0o777,
         0o600
@@ -248,8 +194,8 @@ fn login_stores_credentials_0600_and_pull_uses_them() {
 fn docker_config_json_credentials_are_used() {
     let reg = Registry::start_with_basic_auth("dk", "pw").unwrap();
     let fx = fixtures::busybox(&reg).unwrap();
-    let s = Skiff::new();
-    let docker = s.home.join(".docker");
+    let s = SkiffCli::new(None);
+    let docker = s.home().join(".docker");
     std::fs::create_dir_all(&docker).unwrap();
     // base64("dk:pw") = "ZGs6cHc="
     std::fs::write(
@@ -264,10 +210,10 @@ fn docker_config_json_credentials_are_used() {
 fn save_and_load_round_trip_between_stores() {
     let reg = Registry::start().unwrap();
     let fx = fixtures::multilayer(&reg).unwrap();
-    let a = Skiff::new();
-    let b = Skiff::new();
+    let a = SkiffCli::new(None);
+    let b = SkiffCli::new(None);
     a.ok(&["pull", "-q", &fx.reference]);
-    let tar = a.root.parent().unwrap().join("img.tar");
+    let tar = a.dir.path().join("img.tar");
     a.ok(&["save", "-o", tar.to_str().unwrap(), &fx.reference]);
     let loaded = b.ok(&["load", "-i", tar.to_str().unwrap()]);
     assert!(
@@ -284,9 +230,9 @@ fn save_and_load_round_trip_between_stores() {
     );
     // A truncated archive is refused and records nothing.
     let bytes = std::fs::read(&tar).unwrap();
-    let cut = a.root.parent().unwrap().join("cut.tar");
+    let cut = a.dir.path().join("cut.tar");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let c = Skiff::new();
+    let c = SkiffCli::new(None);
     let out = c.run(&["load", "-i", cut.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),

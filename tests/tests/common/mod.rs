@@ -147,6 +147,11 @@ impl SkiffCli {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The HOME the commands run with (credentials files live under it).
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
     /// Mount points under this instance's directories.
     pub fn mounts(&self) -> Vec<String> {
         let prefix = self.dir.path().display().to_string();
