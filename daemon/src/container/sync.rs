@@ -93,18 +93,17 @@ impl Engine {
     /// Deletes the task and stops its shim; unmounts and removes the bundle. Best
     /// effort: every step runs even when an earlier one failed.
     pub(crate) fn teardown_task(&self, rec: &ContainerRecord, address: &str) {
+        let mut deleted = false;
         if !address.is_empty() {
             let t0 = std::time::Instant::now();
             if let Ok(task) = ShimTask::connect(address, &rec.id) {
-                tracing::debug!(elapsed = ?t0.elapsed(), "teardown: connected");
-                if let Err(e) = task.delete() {
-                    tracing::debug!(container = %rec.id, error = %e, "task delete");
+                match task.delete() {
+                    Ok(_) => deleted = true,
+                    Err(e) => tracing::debug!(container = %rec.id, error = %e, "task delete"),
                 }
-                tracing::debug!(elapsed = ?t0.elapsed(), "teardown: deleted");
                 let _ = task.shutdown();
-                tracing::debug!(elapsed = ?t0.elapsed(), "teardown: shut down");
             }
-            tracing::debug!(elapsed = ?t0.elapsed(), "teardown: client dropped");
+            tracing::debug!(elapsed = ?t0.elapsed(), "teardown: task deleted, shim shut down");
         }
         let rootfs = rec.bundle.join("rootfs");
         let _ = skiff_image_store::mount::unmount(&rootfs);
@@ -113,7 +112,10 @@ impl Engine {
                 tracing::warn!(container = %rec.id, error = %e, "removing bundle");
             }
         }
-        remove_cgroups(&rec.id);
+        // The shim's Delete removes the cgroup; clean up ourselves only when it could not.
+        if !deleted {
+            remove_cgroups(&rec.id);
+        }
     }
 }
 
