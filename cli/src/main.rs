@@ -30,7 +30,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ENGINE_ERROR);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let result = runtime.block_on(commands::run(cli));
+    // Blocking waiters (a container's exit after `attach` detached) must not hold the
+    // process open.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("Error response from skiff: {e}");

@@ -171,6 +171,8 @@ pub enum Command {
     },
     /// Execute a command in a running container.
     Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(AttachArgs),
     /// Copy files between a container and the local filesystem.
     Cp {
         /// CONTAINER:SRC_PATH or a local path.
@@ -322,6 +324,12 @@ pub struct RunArgs {
     /// Suppress the pull output.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Proxy received signals to the container (non-TTY only).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    /// Key sequence for detaching a TTY container (default ctrl-p,ctrl-q).
+    #[arg(long)]
+    pub detach_keys: Option<String>,
     /// The image.
     pub image: String,
     /// Command and arguments.
@@ -361,12 +369,31 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// `attach` options.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN.
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Proxy received signals to the container (non-TTY only, as docker).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    /// Key sequence for detaching (default ctrl-p,ctrl-q).
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    /// The container.
+    pub container: String,
+}
+
 /// `start` options.
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals.
     #[arg(short, long)]
     pub attach: bool,
+    /// Attach the container's STDIN.
+    #[arg(short, long)]
+    pub interactive: bool,
     /// Containers.
     #[arg(required = true)]
     pub containers: Vec<String>,

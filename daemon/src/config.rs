@@ -10,6 +10,15 @@ use crate::error::{EngineError, Result};
 /// The default config file.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/skiff/config.toml";
 
+/// Where `--init` looks for a statically linked init when `init-binary` is not set:
+/// Debian's `tini-static` (package `tini`), then Docker's `docker-init` (also tini).
+pub const DEFAULT_INIT_BINARIES: &[&str] = &[
+    "/usr/libexec/skiff/skiff-init",
+    "/usr/bin/tini-static",
+    "/usr/bin/docker-init",
+    "/usr/libexec/docker/docker-init",
+];
+
 /// Settings of one engine instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
@@ -30,6 +39,9 @@ pub struct EngineConfig {
     pub max_concurrent_downloads: usize,
     /// The shim binary (default: next to the running executable, else on PATH).
     pub shim_binary: Option<PathBuf>,
+    /// The static init `--init` runs as PID 1 (default: the first of
+    /// [`DEFAULT_INIT_BINARIES`] that exists).
+    pub init_binary: Option<PathBuf>,
     /// Size at which a container's json-file log rotates, in bytes.
     pub log_max_size: u64,
     /// How many json-file logs are kept per container (current + rotated).
@@ -47,6 +59,7 @@ impl Default for EngineConfig {
             auth_file: None,
             max_concurrent_downloads: 3,
             shim_binary: None,
+            init_binary: None,
             log_max_size: 20 << 20,
             log_max_files: 5,
         }

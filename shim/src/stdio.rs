@@ -143,8 +143,23 @@ fn dev_null(write: bool) -> Result<OwnedFd> {
 }
 
 fn plain_path(s: &str) -> Option<PathBuf> {
+    let s = strip_reopen(s).0;
     let p = s.strip_prefix("file://").unwrap_or(s);
     p.starts_with('/').then(|| PathBuf::from(p))
+}
+
+/// The query that asks the shim to keep a stdin FIFO usable after its writer closed
+/// (`file:///path?reopen=true`): the FIFO is opened again and waits for the next writer,
+/// so clients can attach, detach and attach again (Docker's `StdinOnce=false`). Without
+/// it, EOF on the FIFO closes the process's stdin, as containerd's shims do.
+const REOPEN_QUERY: &str = "?reopen=true";
+
+/// Splits the reopen query off a `file://` stdin URI.
+fn strip_reopen(uri: &str) -> (&str, bool) {
+    match uri.strip_suffix(REOPEN_QUERY) {
+        Some(rest) if rest.starts_with("file://") => (rest, true),
+        _ => (uri, false),
+    }
 }
 
 fn is_fifo(p: &Path) -> bool {
@@ -264,7 +279,8 @@ pub fn open(
         Some(src) if !is_fifo_fd(&src) => src.into(),
         Some(src) => {
             let (r, w) = pipe()?;
-            io.stdin = Some(spawn_stdin_copier(src, Box::new(File::from(w)))?);
+            let reopen = reopen_path(stdin);
+            io.stdin = Some(spawn_stdin_copier(src, Box::new(File::from(w)), reopen)?);
             r
         }
     };
@@ -309,6 +325,15 @@ fn is_fifo_fd(f: &File) -> bool {
         .unwrap_or(false)
 }
 
+/// The FIFO to open again after each writer with `?reopen=true`.
+fn reopen_path(uri: &str) -> Option<PathBuf> {
+    strip_reopen(uri)
+        .1
+        .then(|| plain_path(uri))
+        .flatten()
+        .filter(|p| is_fifo(p))
+}
+
 /// Opens stdin's source: None for `""`, else the file, or the FIFO opened read-only and
 /// non-blocking (it waits for a writer in the copier's poll, not in open).
 fn open_stdin(uri: &str) -> Result<Option<File>> {
@@ -341,8 +366,27 @@ fn open_stdin(uri: &str) -> Result<Option<File>> {
 ///
 /// A FIFO opened `O_RDONLY|O_NONBLOCK` reports no hang-up before its first writer came
 /// and went, so poll waits for the client to open it, then for data or its close.
-fn spawn_stdin_copier(src: File, dst: Box<dyn Write + Send>) -> Result<StdinCopy> {
+fn spawn_stdin_copier(
+    src: File,
+    dst: Box<dyn Write + Send>,
+    reopen: Option<PathBuf>,
+) -> Result<StdinCopy> {
     let (cancel_r, cancel_w) = pipe()?;
+    // A writer's close: end, or wait for the next writer on a fresh descriptor.
+    let next = move |src: &mut File| -> bool {
+        let Some(p) = &reopen else { return false };
+        match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(p)
+        {
+            Ok(f) => {
+                *src = f;
+                true
+            }
+            Err(_) => false,
+        }
+    };
     spawn_copier("stdin".into(), move || {
         let mut src = src;
         let mut dst = dst;
@@ -375,7 +419,11 @@ fn spawn_stdin_copier(src: File, dst: Box<dyn Write + Send>) -> Result<StdinCopy
                 continue;
             }
             match src.read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => {
+                    if !next(&mut src) {
+                        break;
+                    }
+                }
                 Ok(n) => {
                     if dst.write_all(&buf[..n]).is_err() {
                         break;
@@ -425,14 +473,20 @@ impl Write for MasterWriter {
 /// connects it to the pty master once libcontainer sent it.
 pub struct PendingTerminal {
     stdin: Option<File>,
+    reopen: Option<PathBuf>,
     stdout: Target,
 }
 
 /// Opens stdin and stdout for a process with a terminal (stderr is not used).
 pub fn open_terminal(stdin: &str, stdout: &str) -> Result<PendingTerminal> {
+    let reopen = reopen_path(stdin);
     let stdin = open_stdin(stdin)?;
     let stdout = open_target("stdout", stdout, &mut HashMap::new())?;
-    Ok(PendingTerminal { stdin, stdout })
+    Ok(PendingTerminal {
+        stdin,
+        reopen,
+        stdout,
+    })
 }
 
 impl PendingTerminal {
@@ -464,7 +518,11 @@ impl PendingTerminal {
             pty: Some(dup(&master)?),
         };
         if let Some(src) = self.stdin {
-            io.stdin = Some(spawn_stdin_copier(src, Box::new(MasterWriter(master)))?);
+            io.stdin = Some(spawn_stdin_copier(
+                src,
+                Box::new(MasterWriter(master)),
+                self.reopen,
+            )?);
         }
         Ok((
             OutputDone {

@@ -77,7 +77,15 @@ pub fn create_options(
         user: non_empty(&body.user),
         hostname: non_empty(&body.hostname),
         stdin_open: body.open_stdin.unwrap_or(false),
+        stdin_once: body.stdin_once.unwrap_or(false),
         tty: body.tty.unwrap_or(false),
+        // Docker sends [height, width].
+        console_size: match host.console_size.as_deref() {
+            Some(&[rows, cols]) if rows > 0 && cols > 0 => {
+                u32::try_from(cols).ok().zip(u32::try_from(rows).ok())
+            }
+            _ => None,
+        },
         volumes,
         tmpfs,
         read_only: host.readonly_rootfs.unwrap_or(false),

@@ -43,13 +43,15 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<u8, EngineError> {
         detach: a.detach,
     };
     let session = engine.exec_create(&a.container, &opts)?;
-    let readers = if a.detach {
-        vec![]
-    } else {
-        vec![
+    // With a terminal the shim writes everything to stdout and never opens the stderr
+    // FIFO, so reading it would block forever.
+    let readers = match (a.detach, session.tty) {
+        (true, _) => vec![],
+        (false, true) => vec![pump(session.stdout.clone(), false)],
+        (false, false) => vec![
             pump(session.stdout.clone(), false),
             pump(session.stderr.clone(), true),
-        ]
+        ],
     };
     if let Some(fifo) = session.stdin.clone() {
         std::thread::spawn(move || {

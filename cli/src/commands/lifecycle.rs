@@ -18,25 +18,37 @@ fn report<T>(name: &str, r: Result<T, EngineError>, code: &mut u8) -> Option<T> 
     }
 }
 
-/// Starts containers; with `-a`, waits for the (single) container and passes its code.
+/// Starts containers; with `-a`, attaches to the (single) container's output from
+/// its start on and passes its exit code through.
 pub async fn start(engine: &Engine, a: &StartArgs) -> Result<u8, EngineError> {
+    if a.attach && a.containers.len() > 1 {
+        return Err(EngineError::InvalidInput(
+            "you cannot start and attach multiple containers at once".into(),
+        ));
+    }
     let mut code = 0;
     for c in &a.containers {
-        if report(c, engine.start_container(c).await, &mut code).is_some() && !a.attach {
+        let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        if report(c, engine.start_container(c).await, &mut code).is_none() {
+            continue;
+        }
+        if !a.attach {
             println!("{c}");
+            continue;
         }
-    }
-    if a.attach && code == 0 {
-        if let Some(c) = a.containers.first() {
-            let exit = engine.wait_container(c).await?;
-            let mut out = std::io::stdout();
-            engine
-                .read_logs(c, &Default::default(), None, &mut |_| true)
-                .ok();
-            use std::io::Write;
-            let _ = out.flush();
-            return Ok(u8::try_from(exit & 0xff).unwrap_or(255));
-        }
+        let rec = engine.container(c)?;
+        let session = super::attach::Session {
+            id: rec.id.clone(),
+            stdin: a.interactive && rec.options.stdin_open,
+            tty: rec.options.tty,
+            sig_proxy: true,
+            detach_keys: super::attach::DEFAULT_DETACH_KEYS.to_vec(),
+            since: Some(since),
+        };
+        return match super::attach::attach_session(engine, &session).await? {
+            super::attach::Outcome::Exited(exit) => Ok(u8::try_from(exit & 0xff).unwrap_or(255)),
+            super::attach::Outcome::Detached => Ok(0),
+        };
     }
     Ok(code)
 }

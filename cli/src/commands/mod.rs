@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches and returns the process exit code.
 
+mod attach;
 mod exec;
 mod images;
 mod info;
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<u8, EngineError> {
             Ok(0)
         }
         Command::Exec(a) => exec::exec(&engine, &a),
+        Command::Attach(a) => attach::attach(&engine, &a).await,
         Command::Cp { src, dst } => {
             let side = |s: &str| {
                 s.split_once(':')

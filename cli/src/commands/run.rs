@@ -13,6 +13,7 @@ use skiff_daemon::container::options::{
 use skiff_daemon::spec::{parse_cpus, parse_memory};
 use skiff_daemon::{Engine, EngineError};
 
+use super::attach;
 use crate::options::RunArgs;
 use crate::progress;
 
@@ -87,8 +88,9 @@ fn read_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>, EngineErr
     Ok(out)
 }
 
-/// Turns `run`/`create` flags into engine options, validating values up front.
-pub fn create_options(a: &RunArgs) -> Result<CreateOptions, EngineError> {
+/// Turns `run`/`create` flags into engine options, validating values up front
+/// (`create_only` for `skiff create`, which attaches nothing).
+pub fn create_options(a: &RunArgs, create_only: bool) -> Result<CreateOptions, EngineError> {
     let host_cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -151,7 +153,10 @@ pub fn create_options(a: &RunArgs) -> Result<CreateOptions, EngineError> {
         user: a.user.clone(),
         hostname: a.hostname.clone(),
         stdin_open: a.interactive,
+        // `run -i` attached: our stdin's EOF is the container's (docker's StdinOnce).
+        stdin_once: a.interactive && !a.detach && !create_only,
         tty: a.tty,
+        console_size: if a.tty { crate::tty::size() } else { None },
         volumes: a
             .volume
             .iter()
@@ -191,7 +196,7 @@ pub fn create_options(a: &RunArgs) -> Result<CreateOptions, EngineError> {
 
 /// `skiff create`: prints the new container's ID.
 pub async fn create(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
-    let opts = create_options(a)?;
+    let opts = create_options(a, true)?;
     let rec = create_with_pull(engine, opts, a.quiet).await?;
     println!("{}", rec.id);
     Ok(0)
@@ -216,8 +221,13 @@ async fn create_with_pull(
         .await
 }
 
-/// Prints a container's output as it is logged until `exited` is set, then drains it.
-pub fn follow_output(engine: &Engine, id: &str) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+/// Prints a container's output as it is logged (from `since`, or all of it) until
+/// `exited` is set, then drains it.
+pub fn follow_output(
+    engine: &Engine,
+    id: &str,
+    since: Option<String>,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let exited = Arc::new(AtomicBool::new(false));
     let (engine, id, flag) = (engine.clone(), id.to_string(), exited.clone());
     let handle = std::thread::spawn(move || {
@@ -225,6 +235,7 @@ pub fn follow_output(engine: &Engine, id: &str) -> (Arc<AtomicBool>, std::thread
             follow: true,
             stdout: true,
             stderr: true,
+            since,
             ..Default::default()
         };
         let stdout = std::io::stdout();
@@ -247,12 +258,16 @@ pub fn follow_output(engine: &Engine, id: &str) -> (Arc<AtomicBool>, std::thread
 /// `skiff run`: create, start, and unless detached print the output and exit with the
 /// container's exit code.
 pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
-    let opts = create_options(a)?;
+    let opts = create_options(a, false)?;
     if a.detach && a.rm && !matches!(opts.restart, RestartPolicy::No) {
         return Err(invalid(
             "conflicting options: cannot specify both --restart and --rm".into(),
         ));
     }
+    let detach_keys = match &a.detach_keys {
+        Some(k) => attach::parse_detach_keys(k)?,
+        None => attach::DEFAULT_DETACH_KEYS.to_vec(),
+    };
     let rec = create_with_pull(engine, opts, a.quiet).await?;
     tracing::debug!(container = %rec.id, "run: created");
     if let Err(e) = engine.start_container(&rec.id).await {
@@ -265,37 +280,22 @@ pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
         println!("{}", rec.id);
         return Ok(0);
     }
-    let (exited, follower) = follow_output(engine, &rec.id);
     tracing::debug!(container = %rec.id, "run: started");
-    let _raw = a.tty.then(crate::tty::RawMode::enter);
-    let resizer = a.tty.then(|| {
-        let (engine, id) = (engine.clone(), rec.id.clone());
-        crate::tty::follow_size(move |c, r| {
-            let _ = engine.resize_tty(&id, c, r);
-        })
-    });
-    if a.interactive {
-        if let Some(fifo) = engine
-            .container(&rec.id)
-            .ok()
-            .and_then(|r| engine.stdin_fifo(&r))
-        {
-            // Copies our stdin to the container until EOF, which closes the container's stdin.
-            std::thread::spawn(move || {
-                if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) {
-                    let _ = std::io::copy(&mut std::io::stdin().lock(), &mut f);
-                }
-            });
-        }
-    }
-    let code = engine.wait_for_exit(&rec.id).await;
-    tracing::debug!(container = %rec.id, "run: exited");
-    if let Some(r) = resizer {
-        r.store(true, Ordering::Release);
-    }
-    exited.store(true, Ordering::Release);
-    let _ = follower.join();
-    tracing::debug!(container = %rec.id, "run: output drained");
+    let session = attach::Session {
+        id: rec.id.clone(),
+        stdin: a.interactive,
+        tty: a.tty,
+        sig_proxy: a.sig_proxy,
+        detach_keys,
+        since: None,
+    };
+    let outcome = attach::attach_session(engine, &session).await;
+    tracing::debug!(container = %rec.id, "run: exited or detached");
+    let code = match outcome {
+        Ok(attach::Outcome::Detached) => return Ok(0),
+        Ok(attach::Outcome::Exited(code)) => Ok(code),
+        Err(e) => Err(e),
+    };
     if a.rm {
         engine.remove_container(&rec.id, true).await?;
         tracing::debug!(container = %rec.id, "run: removed");

@@ -252,9 +252,26 @@ impl Engine {
 
     /// The init binary `--init` runs as PID 1.
     fn init_binary(&self) -> Result<PathBuf> {
-        Err(EngineError::InvalidInput(
-            "--init is not available yet in skiff (no init binary ships)".into(),
-        ))
+        if let Some(p) = &self.config().init_binary {
+            return if p.is_file() {
+                Ok(p.clone())
+            } else {
+                Err(EngineError::InvalidInput(format!(
+                    "--init: the configured init-binary {} does not exist",
+                    p.display()
+                )))
+            };
+        }
+        crate::config::DEFAULT_INIT_BINARIES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                EngineError::InvalidInput(format!(
+                    "--init: no init binary on this host (looked for {}; install Debian's tini package or set init-binary)",
+                    crate::config::DEFAULT_INIT_BINARIES.join(", ")
+                ))
+            })
     }
 }
 

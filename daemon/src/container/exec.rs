@@ -46,8 +46,10 @@ pub struct ExecSession {
     pub stdin: Option<PathBuf>,
     /// FIFO carrying its stdout.
     pub stdout: PathBuf,
-    /// FIFO carrying its stderr.
+    /// FIFO carrying its stderr (unused with a terminal: the terminal carries both).
     pub stderr: PathBuf,
+    /// Whether the process has a terminal.
+    pub tty: bool,
     dir: PathBuf,
     address: String,
 }
@@ -73,13 +75,6 @@ impl Engine {
         }
         if opts.cmd.is_empty() {
             return Err(EngineError::InvalidInput("no command specified".into()));
-        }
-        if opts.tty {
-            // The shim supports exec terminals; the CLI's attach to them still hangs on
-            // exit (to be fixed with attach), so refuse rather than hang.
-            return Err(EngineError::InvalidInput(
-                "exec -t (TTY) is not available yet".into(),
-            ));
         }
         if opts.privileged {
             return Err(EngineError::InvalidInput(
@@ -142,6 +137,7 @@ impl Engine {
             },
             stdout: fifo("stdout")?,
             stderr: fifo("stderr")?,
+            tty: opts.tty,
             exec_id,
             dir,
             address: rec.state.shim_address.clone(),

@@ -99,6 +99,13 @@ pub struct CreateOptions {
     pub stdin_open: bool,
     /// `-t`: allocate a TTY.
     pub tty: bool,
+    /// With `tty`: the terminal's initial size as (columns, rows), set before the
+    /// process starts so it never sees a 0x0 terminal (Docker's `ConsoleSize`).
+    pub console_size: Option<(u32, u32)>,
+    /// With `stdin_open`: the container's stdin closes when the first attached client's
+    /// stdin does (`docker run -i`). Otherwise it stays open across attaches (`-dit`).
+    #[serde(default)]
+    pub stdin_once: bool,
     /// `-v`.
     pub volumes: Vec<VolumeMount>,
     /// `--tmpfs`.

@@ -93,7 +93,12 @@ impl Engine {
             let fifo = rec.bundle.join("stdin");
             nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
                 .map_err(|e| EngineError::io("creating stdin FIFO", &fifo, e.into()))?;
-            fifo.display().to_string()
+            if rec.options.stdin_once {
+                fifo.display().to_string()
+            } else {
+                // The shim opens the FIFO again after each writer: attach, detach, attach.
+                format!("file://{}?reopen=true", fifo.display())
+            }
         } else {
             String::new()
         };
@@ -117,6 +122,11 @@ impl Engine {
         let result = ShimTask::connect(&address, &rec.id).and_then(|task| {
             task.create(bundle, &mount, &io)?;
             tracing::debug!(container = %rec.id, "start: task created");
+            if let (true, Some((cols, rows))) = (rec.options.tty, rec.options.console_size) {
+                if let Err(e) = task.resize_pty("", cols, rows) {
+                    tracing::debug!(container = %rec.id, "initial terminal size: {e}");
+                }
+            }
             match task.start() {
                 Ok(pid) => Ok(pid),
                 Err(e) => {
@@ -140,7 +150,18 @@ impl Engine {
         rec: &ContainerRecord,
         img: &skiff_image_store::ImageRecord,
     ) -> Result<()> {
-        let Some(cmd) = rec.command.first() else {
+        // With `--init` the command runs under the init: check the user's command.
+        let user_command = match rec.command.as_slice() {
+            [init, sep, rest @ ..]
+                if rec.options.init
+                    && init == crate::spec::INIT_PATH_IN_CONTAINER
+                    && sep == "--" =>
+            {
+                rest
+            }
+            all => all,
+        };
+        let Some(cmd) = user_command.first() else {
             return Err(EngineError::InvalidInput("no command specified".into()));
         };
         let spec: serde_json::Value = fs::read(rec.bundle.join("config.json"))

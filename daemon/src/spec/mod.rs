@@ -34,6 +34,7 @@ pub mod user;
 
 pub use error::SpecError;
 pub use image_config::ImageRuntimeConfig;
+pub use mounts::INIT_PATH_IN_CONTAINER;
 pub use resources::{parse_cpus, parse_memory, validate_cpuset};
 pub use user::resolve_user;
 

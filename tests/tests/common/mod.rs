@@ -129,6 +129,56 @@ impl SkiffCli {
         c
     }
 
+    /// This instance's command line for `args`, quoted for `sh -c` (to run it under
+    /// `script`, which gives it a pseudo-terminal).
+    pub fn shell_line(&self, args: &[&str]) -> String {
+        let c = self.cmd(args);
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut line = format!("HOME={} ", quote(&self.home().display().to_string()));
+        line.push_str(&quote(&c.get_program().to_string_lossy()));
+        for a in c.get_args() {
+            line.push(' ');
+            line.push_str(&quote(&a.to_string_lossy()));
+        }
+        line
+    }
+
+    /// Runs `args` on a pseudo-terminal of `cols`x`rows` (through `script`), feeding it
+    /// `input` as (delay before, bytes) steps; returns the terminal's output.
+    pub fn in_pty(
+        &self,
+        args: &[&str],
+        (cols, rows): (u16, u16),
+        input: &[(std::time::Duration, &[u8])],
+    ) -> std::process::Output {
+        use std::io::Write;
+        let line = format!("stty cols {cols} rows {rows}; {}", self.shell_line(args));
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        for (delay, bytes) in input {
+            std::thread::sleep(*delay);
+            let _ = stdin.write_all(bytes).and_then(|_| stdin.flush());
+        }
+        // Keep the pty's input open until the command ends (EOF would end `script`), but
+        // never wait more than a minute.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().expect("try_wait").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        drop(stdin);
+        child.wait_with_output().expect("script")
+    }
+
     /// Runs to completion.
     pub fn run(&self, args: &[&str]) -> std::process::Output {
         self.cmd(args).output().expect("run skiff")
