@@ -5,6 +5,7 @@ mod commands;
 mod format;
 mod options;
 mod progress;
+mod remote;
 mod tty;
 
 use std::process::ExitCode;

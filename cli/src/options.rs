@@ -44,6 +44,13 @@ pub struct Global {
     /// Snapshotter for root filesystems.
     #[arg(long, global = true, value_enum)]
     pub snapshotter: Option<SnapshotterArg>,
+    /// skiffd's Docker API socket to talk to (unix:///path). Default: skiffd's socket
+    /// under the run root if one answers, else run daemonless.
+    #[arg(short = 'H', long, global = true, env = "SKIFF_HOST")]
+    pub host: Option<String>,
+    /// Run in-process even when skiffd is running.
+    #[arg(long, global = true, env = "SKIFF_DAEMONLESS")]
+    pub daemonless: bool,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,

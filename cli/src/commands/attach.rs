@@ -72,14 +72,19 @@ pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, EngineError> {
 }
 
 /// Finds the detach sequence in a byte stream that arrives in chunks.
-struct DetachScanner {
+pub(crate) struct DetachScanner {
     keys: Vec<u8>,
     matched: usize,
 }
 
 impl DetachScanner {
+    /// A scanner for `keys` (empty: never matches).
+    pub(crate) fn new(keys: Vec<u8>) -> Self {
+        DetachScanner { keys, matched: 0 }
+    }
+
     /// Feeds one chunk; returns the bytes to pass on and whether the sequence was typed.
-    fn feed(&mut self, chunk: &[u8]) -> (Vec<u8>, bool) {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> (Vec<u8>, bool) {
         if self.keys.is_empty() {
             return (chunk.to_vec(), false);
         }
@@ -112,7 +117,7 @@ fn copy_stdin(fifo: std::path::PathBuf, keys: Vec<u8>, detached: tokio::sync::on
         let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) else {
             return;
         };
-        let mut scanner = DetachScanner { keys, matched: 0 };
+        let mut scanner = DetachScanner::new(keys);
         let mut stdin = std::io::stdin().lock();
         let mut buf = [0u8; 4096];
         loop {

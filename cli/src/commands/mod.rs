@@ -1,6 +1,6 @@
 //! One module per command; `run` dispatches and returns the process exit code.
 
-mod attach;
+pub(crate) mod attach;
 mod exec;
 mod images;
 mod info;
@@ -10,7 +10,7 @@ mod logs;
 mod ps;
 mod pull;
 mod rmi;
-mod run;
+pub(crate) mod run;
 mod save_load;
 mod stats;
 
@@ -18,9 +18,24 @@ use skiff_daemon::{Engine, EngineError};
 
 use crate::options::{Cli, Command, ContainerCommand, ImageCommand};
 
-/// Runs the parsed command line.
+/// Runs the parsed command line: through skiffd when one serves this run root (or
+/// `--host`), else in-process.
 pub async fn run(cli: Cli) -> Result<u8, EngineError> {
-    let config = cli.global.engine_config()?;
+    let mut config = cli.global.engine_config()?;
+    match crate::remote::connect(&cli.global, &config).await {
+        Ok(Some(remote)) => {
+            if let Some(result) = crate::remote::dispatch(&remote, &cli.command).await {
+                return Ok(result.unwrap_or_else(|e| crate::remote::report(&e)));
+            }
+            // Not carried by the API: run in-process on skiffd's own store.
+            match remote.data_root().await {
+                Ok(root) => config.data_root = root,
+                Err(e) => return Ok(crate::remote::report(&e)),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return Ok(crate::remote::report(&e)),
+    }
     let engine = Engine::open(config)?;
     match cli.command {
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::pull(&engine, &a).await,
