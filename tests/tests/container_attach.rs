@@ -154,3 +154,33 @@ fn init_runs_as_pid_1_and_reaps() {
     let nf = s.run(&["run", "--rm", "--init", "alpine", "no-such-command"]);
     assert_eq!(nf.status.code(), Some(127));
 }
+
+#[test]
+fn exec_privileged_gets_every_capability_the_host_has() {
+    let (_reg, s) = setup();
+    s.ok(&["run", "-d", "--name", "caps", "alpine", "sleep", "60"]);
+    let cap_eff = |args: &[&str]| -> String {
+        s.ok(args)
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let plain = cap_eff(&["exec", "caps", "grep", "CapEff", "/proc/self/status"]);
+    assert_eq!(plain, "00000000a80425fb", "Docker's default set");
+    let host_bounding = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
+        .unwrap();
+    let privileged = cap_eff(&[
+        "exec",
+        "--privileged",
+        "caps",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert_eq!(privileged, host_bounding);
+}

@@ -76,11 +76,6 @@ impl Engine {
         if opts.cmd.is_empty() {
             return Err(EngineError::InvalidInput("no command specified".into()));
         }
-        if opts.privileged {
-            return Err(EngineError::InvalidInput(
-                "exec --privileged is not available yet".into(),
-            ));
-        }
         let spec_path = self.container_dir(&rec.id).join("config.json");
         let spec: Value = serde_json::from_slice(
             &fs::read(&spec_path).map_err(|e| EngineError::io("reading", &spec_path, e))?,
@@ -89,6 +84,14 @@ impl Engine {
         let mut process = spec["process"].clone();
         process["args"] = Value::from(opts.cmd.clone());
         process["terminal"] = Value::from(opts.tty);
+        if opts.privileged {
+            // Every capability the host can give, as `docker exec --privileged`.
+            let all = spec::capabilities::capability_set(&[], &[], true)
+                .and_then(|set| spec::capabilities::linux_capabilities(&set))
+                .map_err(super::create::spec_err)?;
+            process["capabilities"] = serde_json::to_value(all)
+                .map_err(|e| EngineError::Internal(format!("exec capabilities: {e}")))?;
+        }
         if let Some(w) = &opts.workdir {
             if !w.starts_with('/') {
                 return Err(EngineError::InvalidInput(format!(
