@@ -27,10 +27,24 @@ pub struct Args {
     /// `--docker-socket PATH` (default `<run root>/docker.sock`, i.e.
     /// /run/skiff/docker.sock).
     pub docker_socket: Option<PathBuf>,
+    /// `--docker-socket-group NAME|GID`: the group that may use the socket (mode 0660;
+    /// default root's group only).
+    pub docker_socket_group: Option<String>,
+    /// `--tls-listen ADDR:PORT`: also serve the API on TCP, only with TLS and verified
+    /// client certificates (all three of `--tlscacert`, `--tlscert`, `--tlskey`).
+    pub tls_listen: Option<std::net::SocketAddr>,
+    /// `--tlscacert`, `--tlscert`, `--tlskey` (PEM files).
+    pub tls_ca: Option<PathBuf>,
+    /// Server certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// Server key.
+    pub tls_key: Option<PathBuf>,
 }
 
 const USAGE: &str =
-    "usage: skiffd [--config FILE] [--data-root DIR] [--run-root DIR] [--docker-socket PATH]";
+    "usage: skiffd [--config FILE] [--data-root DIR] [--run-root DIR] [--docker-socket PATH]
+              [--docker-socket-group NAME|GID]
+              [--tls-listen ADDR:PORT --tlscacert CA.pem --tlscert CERT.pem --tlskey KEY.pem]";
 
 /// Parses flags (without the program name).
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
@@ -54,6 +68,17 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String
             "--data-root" => a.data_root = Some(value()?),
             "--run-root" => a.run_root = Some(value()?),
             "--docker-socket" => a.docker_socket = Some(value()?),
+            "--docker-socket-group" => a.docker_socket_group = Some(value()?.display().to_string()),
+            "--tls-listen" => {
+                let v = value()?.display().to_string();
+                a.tls_listen = Some(
+                    v.parse()
+                        .map_err(|e| format!("--tls-listen {v:?}: expected ADDR:PORT ({e})"))?,
+                )
+            }
+            "--tlscacert" => a.tls_ca = Some(value()?),
+            "--tlscert" => a.tls_cert = Some(value()?),
+            "--tlskey" => a.tls_key = Some(value()?),
             "--version" => {
                 println!("skiffd {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
@@ -65,7 +90,33 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
+    if a.tls_listen.is_some() && (a.tls_ca.is_none() || a.tls_cert.is_none() || a.tls_key.is_none())
+    {
+        return Err(
+            "--tls-listen needs --tlscacert, --tlscert and --tlskey: the TCP listener only serves clients with a certificate signed by the CA"
+                .into(),
+        );
+    }
+    if a.tls_listen.is_none() && (a.tls_ca.is_some() || a.tls_cert.is_some() || a.tls_key.is_some())
+    {
+        return Err("--tlscacert/--tlscert/--tlskey are for --tls-listen, which is missing".into());
+    }
     Ok(a)
+}
+
+/// Gives the socket to `group` (a name from /etc/group, or a number), keeping 0660.
+fn chgrp_socket(socket: &std::path::Path, group: &str) -> Result<(), String> {
+    let gid = match group.parse::<u32>() {
+        Ok(n) => nix::unistd::Gid::from_raw(n),
+        Err(_) => {
+            nix::unistd::Group::from_name(group)
+                .map_err(|e| format!("looking up group {group}: {e}"))?
+                .ok_or_else(|| format!("no group named {group}"))?
+                .gid
+        }
+    };
+    nix::unistd::chown(socket, None, Some(gid))
+        .map_err(|e| format!("giving {} to group {group}: {e}", socket.display()))
 }
 
 fn fail(msg: impl std::fmt::Display, code: i32) -> ! {
@@ -101,8 +152,20 @@ pub fn main() -> ! {
     runtime.block_on(async move {
         let listener = docker::bind(&socket)
             .unwrap_or_else(|e| fail(format!("docker api socket {}: {e}", socket.display()), 1));
+        if let Some(g) = &args.docker_socket_group {
+            chgrp_socket(&socket, g).unwrap_or_else(|e| fail(e, 1));
+        }
         tracing::info!(socket = %socket.display(), "serving the Docker API");
         let api = DockerApi::new(engine);
+        if let (Some(addr), Some(ca), Some(cert), Some(key)) =
+            (args.tls_listen, args.tls_ca, args.tls_cert, args.tls_key)
+        {
+            let files = docker::tls::TlsFiles { ca, cert, key };
+            let acceptor = docker::tls::acceptor(&files).unwrap_or_else(|e| fail(e, 1));
+            let listener = docker::tls::bind(addr).await.unwrap_or_else(|e| fail(e, 1));
+            tracing::info!(%addr, "serving the Docker API over TLS (client certificates required)");
+            tokio::spawn(docker::tls::serve(api.clone(), listener, acceptor));
+        }
         tokio::select! {
             r = docker::serve(api, listener) => {
                 if let Err(e) = r {
@@ -180,5 +243,22 @@ mod tests {
         assert!(args(&["--run-root"]).is_err());
         assert!(args(&["--bogus"]).is_err());
         assert!(args(&["--docker-socket="]).is_err());
+        let t = args(&[
+            "--tls-listen",
+            "127.0.0.1:2376",
+            "--tlscacert",
+            "/ca",
+            "--tlscert=/c",
+            "--tlskey",
+            "/k",
+        ])
+        .unwrap();
+        assert_eq!(t.tls_listen, Some("127.0.0.1:2376".parse().unwrap()));
+        assert!(
+            args(&["--tls-listen", "127.0.0.1:2376"]).is_err(),
+            "no TCP without TLS"
+        );
+        assert!(args(&["--tls-listen", "localhost"]).is_err());
+        assert!(args(&["--tlscert", "/c"]).is_err());
     }
 }

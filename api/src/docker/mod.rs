@@ -19,6 +19,7 @@ pub mod error;
 pub mod images;
 pub mod server;
 pub mod system;
+pub mod tls;
 pub mod version;
 pub mod watch;
 

@@ -49,20 +49,25 @@ pub async fn serve(api: DockerApi, listener: UnixListener) -> io::Result<()> {
                 continue;
             }
         };
+        tokio::spawn(serve_stream(api.clone(), stream));
+    }
+}
+
+/// Serves one client connection (a Unix socket, or a TLS stream) until it ends.
+pub async fn serve_stream<S>(api: DockerApi, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
         let api = api.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let api = api.clone();
-                async move { Ok::<_, Infallible>(handle(&api, req).await) }
-            });
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades()
-                .await
-            {
-                tracing::debug!(error = %e, "docker api: connection ended");
-            }
-        });
+        async move { Ok::<_, Infallible>(handle(&api, req).await) }
+    });
+    if let Err(e) = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades()
+        .await
+    {
+        tracing::debug!(error = %e, "docker api: connection ended");
     }
 }
 
