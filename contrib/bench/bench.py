@@ -595,7 +595,7 @@ class Suite:
         skiff_bins = {"skiffd": self.skiffd_bin, "skiff": self.skiff, "containerd-shim-skiff-v1": self.shim}
         peer_bins = ["dockerd", "docker-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "crun",
                      "podman", "conmon"]
-        out = {"skiff": {}, "peers": {}}
+        out = {"skiff": {}, "peers": {}, "skiff_build": os.path.basename(self.bin.rstrip("/"))}
         for n, p in skiff_bins.items():
             out["skiff"][n] = {"bytes": size(p), "stripped": stripped(p)}
         for n in peer_bins:

@@ -243,7 +243,7 @@ def write(results, out):
         L.append("| binary | size | stripped |")
         L.append("|---|---|---|")
         for n, v in f["skiff"].items():
-            L.append(f"| {n} (skiff, release) | {mib((v['bytes'] or 0) / 1024)} | {v.get('stripped')} |")
+            L.append(f"| {n} (skiff, {f.get('skiff_build', 'release')}) | {mib((v['bytes'] or 0) / 1024)} | {v.get('stripped')} |")
         L.append(f"| **skiff install (skiffd + skiff + shim)** | **{mib(f['skiff_install_bytes'] / 1024)}** | |")
         for n, v in f["peers"].items():
             where = v.get("path") or n
