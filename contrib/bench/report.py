@@ -158,8 +158,8 @@ def write(results, out):
         sec = S["pull"]
         L.append("## 4. Pull + unpack of a multi-layer image from 127.0.0.1")
         L.append("")
-        L.append("Cold: neither image in the store (skiff daemonless: an empty data root; the others: `rmi` of "
-                 "both images first, untimed). Warm: `multilayer` present, pull of `multilayer-b`, which shares "
+        L.append("Cold: neither image nor any of its layers in the store (`rmi` of both images first, untimed; "
+                 "every store was initialised by the warm-up round). Warm: `multilayer` present, pull of `multilayer-b`, which shares "
                  "5 of its 6 layers. Peak RSS is the CLI process's (for docker and ctr a thin client: the work "
                  "happens in the daemon).")
         L.append("")
