@@ -539,3 +539,315 @@ fn bad_requests_get_docker_errors() {
     d.ok(&["version"]);
     assert_clean(&d, &s);
 }
+
+/// Reads a child's stdout lines on a thread; `lines` waits for them.
+struct LineReader {
+    rx: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl LineReader {
+    fn new(out: impl Read + Send + 'static) -> LineReader {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        LineReader {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits until `pred` holds for the lines seen so far (or panics after `timeout`).
+    fn until(&mut self, what: &str, timeout: Duration, pred: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !pred(&self.seen) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!("timed out waiting for {what}; seen: {:#?}", self.seen),
+            }
+        }
+    }
+}
+
+/// Kills and reaps a child we started (by its PID, through its handle).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn exec_in_a_running_container() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&["run", "-d", "--name", "box", "alpine", "sleep", "120"]);
+
+    // Both streams, demultiplexed, and the exit code from ExecInspect.
+    let out = d.docker(&["exec", "box", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "out\n");
+    assert_eq!(stderr(&out), "err\n");
+
+    let out = d.ok(&[
+        "exec",
+        "-e",
+        "X=42",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000",
+        "box",
+        "sh",
+        "-c",
+        "echo $X $(pwd) $(id -u)",
+    ]);
+    assert_eq!(out, "42 /tmp 1000\n");
+
+    // Standard input with -i, ended by the client's EOF.
+    let out = run_with_timeout(
+        d.docker_cmd(&["exec", "-i", "box", "sh", "-c", "cat; echo end"]),
+        Some(b"one\ntwo\n"),
+        Duration::from_secs(60),
+    )
+    .expect("docker exec -i hung");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "one\ntwo\nend\n");
+
+    // A lot of output arrives whole.
+    let out = d.ok(&["exec", "box", "sh", "-c", "seq 1 20000"]);
+    assert_eq!(out.lines().count(), 20000);
+    assert!(out.ends_with("19999\n20000\n"));
+
+    // A command that does not exist: the error in the stream, exit code 127.
+    let out = d.docker(&["exec", "box", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(
+        format!("{}{}", stdout(&out), stderr(&out)).contains("executable file not found"),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // Detached.
+    d.ok(&["exec", "-d", "box", "sh", "-c", "echo hi > /tmp/detached"]);
+    eventually("the detached exec ran", || {
+        d.docker(&["exec", "box", "cat", "/tmp/detached"]).stdout == b"hi\n"
+    });
+
+    // A terminal: docker exec -it under a pty made by script(1).
+    let cmd = format!(
+        "{} exec -it box sh -c 'echo tty:$(tty); stty size; exit 3'",
+        docker_bin().display()
+    );
+    let mut script = Command::new("script");
+    script
+        .args(["-qefc", &cmd, "/dev/null"])
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env("DOCKER_CONFIG", &d.docker_config)
+        .env_remove("DOCKER_API_VERSION");
+    let out = run_with_timeout(script, Some(b""), Duration::from_secs(60)).expect("exec -it hung");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text} {}", stderr(&out));
+    assert!(text.contains("tty:/dev/pts/"), "{text}");
+
+    // ExecInspect through the raw API.
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.47/containers/box/exec",
+        r#"{"Cmd":["sh","-c","exit 4"],"AttachStdout":true}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, body) = d.raw("GET", &format!("/v1.47/exec/{id}/json"), "");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["Running"], false);
+    assert_eq!(v["ProcessConfig"]["entrypoint"], "sh");
+    let (code, body) = d.raw(
+        "POST",
+        &format!("/v1.47/exec/{id}/start"),
+        r#"{"Detach":true}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    eventually("the exec's exit code", || {
+        let (_, body) = d.raw("GET", &format!("/v1.47/exec/{id}/json"), "");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["ExitCode"] == 4
+    });
+    let (code, body) = d.raw(
+        "POST",
+        &format!("/v1.47/exec/{id}/start"),
+        r#"{"Detach":true}"#,
+    );
+    assert_eq!(code, 409, "a second start: {body}");
+
+    // Bad input.
+    let (code, body) = d.raw("POST", "/v1.47/containers/box/exec", r#"{"Cmd":"#);
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.47/containers/box/exec",
+        r#"{"Cmd":"ls","Tty":"yes"}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d.raw("POST", "/v1.47/containers/box/exec", r#"{"Cmd":[]}"#);
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d.raw("POST", "/v1.47/exec/nosuch/start", "{}");
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("No such exec instance"), "{body}");
+    let (code, _) = d.raw("GET", "/v1.47/exec/nosuch/json", "");
+    assert_eq!(code, 404);
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.47/containers/nosuch/exec",
+        r#"{"Cmd":["true"]}"#,
+    );
+    assert_eq!(code, 404, "{body}");
+
+    // A client that leaves in the middle of an exec's output.
+    {
+        let (code, body) = d.raw(
+            "POST",
+            "/v1.47/containers/box/exec",
+            r#"{"Cmd":["sh","-c","yes | head -c 10000000"],"AttachStdout":true}"#,
+        );
+        assert_eq!(code, 201, "{body}");
+        let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut c = UnixStream::connect(&d.socket).unwrap();
+        write!(
+            c,
+            "POST /v1.47/exec/{id}/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        )
+        .unwrap();
+        let mut first = [0u8; 4096];
+        let _ = c.read(&mut first);
+    }
+    assert_eq!(d.ok(&["exec", "box", "echo", "still"]), "still\n");
+
+    // Not into a stopped container.
+    d.ok(&["stop", "-t", "1", "box"]);
+    let out = d.docker(&["exec", "box", "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
+    d.ok(&["rm", "box"]);
+    assert_clean(&d, &s);
+}
+
+#[test]
+fn events_follow_and_replay() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    let t0 = format!("{:.3}", unix_now() - 1.0);
+    d.ok(&["pull", "-q", "alpine"]);
+
+    let mut follower = d.docker_cmd(&[
+        "events",
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    follower.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = KillOnDrop(follower.spawn().unwrap());
+    let mut lines = LineReader::new(child.0.stdout.take().unwrap());
+    // The follower is subscribed once the response headers arrived; give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let out = d.docker(&["run", "--name", "ev", "alpine", "sh", "-c", "exit 2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    d.ok(&["run", "-d", "--name", "ev2", "alpine", "sleep", "60"]);
+    d.ok(&["exec", "ev2", "true"]);
+    d.ok(&["pause", "ev2"]);
+    d.ok(&["unpause", "ev2"]);
+    d.ok(&["rename", "ev2", "ev3"]);
+    d.ok(&["kill", "ev3"]);
+    d.ok(&["rm", "ev", "ev3"]);
+    let want = [
+        "create ev",
+        "start ev",
+        "die ev",
+        "create ev2",
+        "start ev2",
+        "exec_create: true ev2",
+        "exec_start: true ev2",
+        "exec_die ev2",
+        "pause ev2",
+        "unpause ev2",
+        "rename ev3",
+        "kill ev3",
+        "die ev3",
+        "destroy ev",
+        "destroy ev3",
+    ];
+    lines.until("every container event", Duration::from_secs(30), |seen| {
+        want.iter().all(|w| seen.iter().any(|l| l == w))
+    });
+    let pos = |w: &str| lines.seen.iter().position(|l| l == w).unwrap();
+    assert!(pos("create ev") < pos("start ev") && pos("start ev") < pos("die ev"));
+    drop(child);
+
+    // Replayed from the ring, bounded by --until, filtered by event and container.
+    let t1 = format!("{:.3}", unix_now());
+    let out = d.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &t1,
+        "--filter",
+        "event=die",
+        "--filter",
+        "container=ev",
+        "--format",
+        "{{.Actor.Attributes.exitCode}}",
+    ]);
+    assert_eq!(out, "2\n");
+    d.ok(&["tag", "alpine", "me/x:1"]);
+    d.ok(&["rmi", "me/x:1"]);
+    let t2 = format!("{:.3}", unix_now());
+    let out = d.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &t2,
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(out, "pull\ntag\nuntag\n", "{out}");
+    let (code, body) = d.raw("GET", "/v1.47/events?since=soon", "");
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d.raw(
+        "GET",
+        "/v1.47/events?filters=%7B%22nope%22%3A%5B%22x%22%5D%7D",
+        "",
+    );
+    assert_eq!(code, 400, "{body}");
+    assert_clean(&d, &s);
+}

@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::version::ApiVersion;
 use super::watch::{self, run_ended, Event, EventKind};
 use super::{
-    attach, create, empty, json, read_json, ApiError, DockerApi, Query, Request, Response,
+    attach, create, empty, exec, json, read_json, ApiError, DockerApi, Query, Request, Response,
 };
 
 /// Routes under `/containers/`.
@@ -50,6 +50,7 @@ pub async fn route(
         (&Method::POST, [id, "unpause"]) => pause(api, id, false).await,
         (&Method::POST, [id, "rename"]) => rename(api, id, q).await,
         (&Method::POST, [id, "resize"]) => resize(api, id, q).await,
+        (&Method::POST, [id, "exec"]) => exec::create(api, req, id).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }

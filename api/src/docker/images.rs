@@ -174,13 +174,8 @@ async fn tag(api: &DockerApi, name: &str, q: &Query) -> Result<Response, ApiErro
         None => repo.to_string(),
     };
     let source = name.to_string();
-    api.blocking(move |e| {
-        e.images()
-            .tag(&source, &target)
-            .map(|_| ())
-            .map_err(EngineError::from)
-    })
-    .await?;
+    api.blocking(move |e| e.tag_image(&source, &target).map(|_| ()))
+        .await?;
     Ok(empty(StatusCode::CREATED))
 }
 

@@ -16,6 +16,8 @@ pub mod attach;
 pub mod containers;
 pub mod create;
 pub mod error;
+pub mod events;
+pub mod exec;
 pub mod images;
 pub mod server;
 pub mod system;

@@ -74,13 +74,6 @@ impl Engine {
         if opts.cmd.is_empty() {
             return Err(EngineError::InvalidInput("no command specified".into()));
         }
-        if opts.tty {
-            // The shim supports exec terminals; the CLI's attach to them still hangs on
-            // exit (to be fixed with attach), so refuse rather than hang.
-            return Err(EngineError::InvalidInput(
-                "exec -t (TTY) is not available yet".into(),
-            ));
-        }
         if opts.privileged {
             return Err(EngineError::InvalidInput(
                 "exec --privileged is not available yet".into(),
@@ -124,7 +117,7 @@ impl Engine {
             }
             process["env"] = Value::from(env);
         }
-        let exec_id = super::new_id()[..16].to_string();
+        let exec_id = super::new_id();
         let dir = rec.bundle.join(format!("exec-{exec_id}"));
         fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
         let fifo = |n: &str| -> Result<PathBuf> {

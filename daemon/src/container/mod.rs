@@ -4,6 +4,7 @@
 pub mod copy;
 pub mod create;
 pub mod exec;
+pub mod exec_registry;
 pub mod inspect;
 pub mod kill;
 pub mod list;
