@@ -45,6 +45,8 @@ impl Skiffd {
             .arg("--docker-socket")
             .arg(&socket)
             .env("SKIFF_LOG", "skiff_api=debug,info")
+            // `docker login` through skiffd stores credentials under its HOME.
+            .env("HOME", s.home())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -849,5 +851,201 @@ fn events_follow_and_replay() {
         "",
     );
     assert_eq!(code, 400, "{body}");
+    assert_clean(&d, &s);
+}
+
+#[test]
+fn stats_cp_update_and_disk_usage() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "alpine",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+
+    // stats --no-stream: CPU % from two samples a second apart, memory against the limit.
+    let out = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+        "busy",
+    ]);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f[0], "busy", "{out}");
+    let cpu: f64 = f[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 10.0, "a busy loop uses CPU: {out}");
+    assert!(out.contains(" / "), "{out}");
+    // Streamed: the CLI keeps reading; kill it after two updates.
+    let mut streamed = d.docker_cmd(&["stats", "--format", "{{.Name}} {{.CPUPerc}}", "busy"]);
+    streamed.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = KillOnDrop(streamed.spawn().unwrap());
+    let mut lines = LineReader::new(child.0.stdout.take().unwrap());
+    lines.until("two stats updates", Duration::from_secs(20), |seen| {
+        seen.iter().filter(|l| l.contains("busy")).count() >= 2
+    });
+    drop(child);
+
+    // update: live limits, visible in inspect and the cgroup.
+    d.ok(&[
+        "update",
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "50",
+        "busy",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&d.ok(&["inspect", "busy"])).unwrap();
+    let id = v[0]["Id"].as_str().unwrap().to_string();
+    let cg = |ctl: &str, f: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}/skiff/{id}/{f}"))
+            .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/skiff/{id}/{f}")))
+            .unwrap_or_default()
+    };
+    assert_eq!(cg("memory", "memory.limit_in_bytes").trim(), "67108864");
+    assert_eq!(cg("cpu", "cpu.cfs_quota_us").trim(), "50000");
+    assert_eq!(cg("pids", "pids.max").trim(), "50");
+    let out = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "busy"]);
+    assert!(out.trim().ends_with("/ 64MiB"), "{out}");
+    d.ok(&["rm", "-f", "busy"]);
+
+    // cp in both directions, directories too, through the archive endpoints.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "files",
+        "alpine",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub; echo inside > /data/sub/f; ln -s /etc /data/link; sleep 60",
+    ]);
+    eventually("the files exist", || {
+        d.docker(&["exec", "files", "test", "-f", "/data/sub/f"])
+            .status
+            .success()
+    });
+    let host = s.dir.path().join("cp");
+    std::fs::create_dir_all(&host).unwrap();
+    d.ok(&["cp", "files:/data/sub/f", host.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "inside\n");
+    d.ok(&["cp", "files:/data", host.join("data").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("data/sub/f")).unwrap(),
+        "inside\n"
+    );
+    assert_eq!(
+        std::fs::read_link(host.join("data/link")).unwrap(),
+        Path::new("/etc")
+    );
+    std::fs::write(host.join("up.txt"), "from host\n").unwrap();
+    d.ok(&[
+        "cp",
+        host.join("up.txt").to_str().unwrap(),
+        "files:/data/sub/",
+    ]);
+    assert_eq!(
+        d.ok(&["exec", "files", "cat", "/data/sub/up.txt"]),
+        "from host\n"
+    );
+    std::fs::create_dir_all(host.join("tree/a")).unwrap();
+    std::fs::write(host.join("tree/a/b"), "deep\n").unwrap();
+    d.ok(&["cp", host.join("tree").to_str().unwrap(), "files:/data/"]);
+    assert_eq!(d.ok(&["exec", "files", "cat", "/data/tree/a/b"]), "deep\n");
+    // A symlink in the container pointing at / does not lead out of its root.
+    d.ok(&["exec", "files", "ln", "-s", "/", "/data/root"]);
+    std::fs::write(host.join("escape.txt"), "x\n").unwrap();
+    d.ok(&[
+        "cp",
+        host.join("escape.txt").to_str().unwrap(),
+        "files:/data/root/tmp/",
+    ]);
+    assert!(
+        !Path::new("/tmp/escape.txt").exists()
+            || std::fs::read_to_string("/tmp/escape.txt").unwrap() != "x\n"
+    );
+    assert_eq!(d.ok(&["exec", "files", "cat", "/tmp/escape.txt"]), "x\n");
+    let out = d.docker(&["cp", "files:/nonexistent", host.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("Could not find the file /nonexistent"),
+        "{}",
+        stderr(&out)
+    );
+    let (code, body) = d.raw("GET", "/v1.47/containers/files/archive", "");
+    assert_eq!(code, 400, "{body}");
+    // Copying out of a stopped container mounts its layers for the copy.
+    d.ok(&["stop", "-t", "1", "files"]);
+    d.ok(&[
+        "cp",
+        "files:/data/tree/a/b",
+        host.join("b").to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(host.join("b")).unwrap(), "deep\n");
+
+    // system df, image history.
+    let df = d.ok(&["system", "df"]);
+    assert!(df.contains("Images") && df.contains("Containers"), "{df}");
+    let row = df.lines().find(|l| l.starts_with("Containers")).unwrap();
+    assert!(row.split_whitespace().nth(1) == Some("1"), "{df}");
+    let hist = d.ok(&["history", "--format", "{{.ID}} {{.Size}}", "alpine"]);
+    assert!(
+        hist.lines().next().unwrap().starts_with("sha256:")
+            || hist.lines().next().unwrap().len() >= 12,
+        "{hist}"
+    );
+    d.ok(&["rm", "files"]);
+
+    // save and load round trip; image prune.
+    let tar = s.dir.path().join("alpine.tar");
+    d.ok(&["save", "-o", tar.to_str().unwrap(), "alpine"]);
+    assert!(std::fs::metadata(&tar).unwrap().len() > 100_000);
+    d.ok(&["rmi", "alpine"]);
+    let out = d.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: alpine:latest"), "{out}");
+    d.ok(&["tag", "alpine", "spare:1"]);
+    d.ok(&["rmi", "alpine"]);
+    let out = d.ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    assert_eq!(d.ok(&["images", "-q"]).trim(), "");
+    assert_clean(&d, &s);
+}
+
+#[test]
+fn login_to_a_registry_with_basic_auth() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    let private = Registry::start_with_basic_auth("dk", "pw").unwrap();
+    let fx = fixtures::busybox(&private).unwrap();
+
+    let out = d.docker(&["pull", &fx.reference]);
+    assert_ne!(out.status.code(), Some(0), "pull without credentials");
+    let out = run_with_timeout(
+        d.docker_cmd(&["login", "-u", "dk", "--password-stdin", &private.addr()]),
+        Some(b"wrong\n"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run_with_timeout(
+        d.docker_cmd(&["login", "-u", "dk", "--password-stdin", &private.addr()]),
+        Some(b"pw\n"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Login Succeeded"), "{}", stdout(&out));
+    d.ok(&["pull", "-q", &fx.reference]);
     assert_clean(&d, &s);
 }
