@@ -103,6 +103,10 @@ pub fn main() -> ! {
             .unwrap_or_else(|e| fail(format!("docker api socket {}: {e}", socket.display()), 1));
         tracing::info!(socket = %socket.display(), "serving the Docker API");
         let api = DockerApi::new(engine);
+        {
+            let api = api.clone();
+            tokio::spawn(async move { api.restore_watchers().await });
+        }
         tokio::select! {
             r = docker::serve(api, listener) => {
                 if let Err(e) = r {

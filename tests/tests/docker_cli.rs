@@ -1049,3 +1049,37 @@ fn login_to_a_registry_with_basic_auth() {
     d.ok(&["pull", "-q", &fx.reference]);
     assert_clean(&d, &s);
 }
+
+#[test]
+fn auto_remove_survives_a_daemon_restart() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&[
+        "run", "-d", "--rm", "--name", "outlives", "alpine", "sleep", "4",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "meanwhile",
+        "alpine",
+        "sleep",
+        "1",
+    ]);
+    drop(d);
+    // "meanwhile" exits while no daemon runs.
+    std::thread::sleep(Duration::from_secs(2));
+    let d = Skiffd::start(&s, &reg);
+    eventually("the container that exited meanwhile is removed", || {
+        !d.ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .contains("meanwhile")
+    });
+    let ps = d.ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(ps.contains("outlives"), "{ps}");
+    eventually("the running one is removed when it exits", || {
+        d.ok(&["ps", "-aq"]).trim().is_empty()
+    });
+    assert_clean(&d, &s);
+}

@@ -68,6 +68,12 @@ impl DockerApi {
         }
     }
 
+    /// Picks up what a previous daemon left: watchers for running `--rm` containers,
+    /// removal of those that exited while no daemon ran.
+    pub async fn restore_watchers(&self) {
+        self.watch.restore(&self.engine).await;
+    }
+
     /// The engine behind it.
     pub fn engine(&self) -> &Engine {
         &self.engine
