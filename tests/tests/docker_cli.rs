@@ -1083,3 +1083,123 @@ fn auto_remove_survives_a_daemon_restart() {
     });
     assert_clean(&d, &s);
 }
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn fifty_concurrent_runs_with_events_and_logs_following() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    let pid = d.child.id();
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "alpine",
+        "sh",
+        "-c",
+        "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.02; done",
+    ]);
+    d.ok(&["ps"]);
+    d.ok(&["logs", "talker"]);
+    let fds_before = open_fds(pid);
+
+    let mut events = d.docker_cmd(&[
+        "events",
+        "--filter",
+        "event=create",
+        "--filter",
+        "event=start",
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    events.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut events = KillOnDrop(events.spawn().unwrap());
+    let mut seen = LineReader::new(events.0.stdout.take().unwrap());
+    let mut logs = d.docker_cmd(&["logs", "-f", "talker"]);
+    logs.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut logs = KillOnDrop(logs.spawn().unwrap());
+    let mut log_lines = LineReader::new(logs.0.stdout.take().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+
+    let runs: Vec<_> = (0..50)
+        .map(|i| {
+            let cmd = d.docker_cmd(&[
+                "run",
+                "-d",
+                "--name",
+                &format!("load{i}"),
+                "alpine",
+                "sh",
+                "-c",
+                "echo hi",
+            ]);
+            std::thread::spawn(move || run_with_timeout(cmd, None, Duration::from_secs(300)))
+        })
+        .collect();
+    for (i, r) in runs.into_iter().enumerate() {
+        let out = r.join().unwrap().unwrap_or_else(|| panic!("run {i} hung"));
+        assert_eq!(out.status.code(), Some(0), "run {i}: {}", stderr(&out));
+    }
+    seen.until(
+        "create, start and die of all 50",
+        Duration::from_secs(120),
+        |lines| {
+            (0..50).all(|i| {
+                ["create", "start", "die"]
+                    .iter()
+                    .all(|a| lines.iter().any(|l| *l == format!("{a} load{i}")))
+            })
+        },
+    );
+    let per_container = seen.seen.iter().filter(|l| l.ends_with(" load7")).count();
+    assert_eq!(per_container, 3, "each event once: {:?}", seen.seen);
+    log_lines.until(
+        "the followed log keeps coming",
+        Duration::from_secs(30),
+        |l| l.len() > 20,
+    );
+    drop(events);
+    drop(logs);
+
+    let names: Vec<String> = (0..50).map(|i| format!("load{i}")).collect();
+    let mut rm = vec!["rm", "-f", "talker"];
+    rm.extend(names.iter().map(String::as_str));
+    d.ok(&rm);
+    assert_clean(&d, &s);
+    // Every follower, watcher and stream is gone: skiffd holds no more descriptors
+    // than before the load (a little slack for lazily opened files).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while open_fds(pid) > fds_before + 2 {
+        if Instant::now() > deadline {
+            let list: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .flatten()
+                .map(|e| format!("{:?}", std::fs::read_link(e.path())))
+                .collect();
+            let ss = Command::new("ss")
+                .args(["-xpna"])
+                .output()
+                .map(|o| stdout(&o))
+                .unwrap_or_default();
+            let ss: Vec<&str> = ss
+                .lines()
+                .filter(|l| l.contains(&format!("pid={pid},")))
+                .collect();
+            panic!(
+                "skiffd holds {} descriptors, {fds_before} before the load: {list:#?}\n{ss:#?}",
+                list.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    d.ok(&["version"]);
+}
