@@ -1203,3 +1203,99 @@ fn fifty_concurrent_runs_with_events_and_logs_following() {
     }
     d.ok(&["version"]);
 }
+
+/// Sends a raw request and reads the response head (and a little of the body), then
+/// returns the connection for the caller to drop (or half-close) whenever it likes.
+fn open_stream(d: &Skiffd, method: &str, path: &str, upgrade: bool) -> (UnixStream, String) {
+    let mut c = UnixStream::connect(&d.socket).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let extra = if upgrade {
+        "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+    } else {
+        ""
+    };
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 1024];
+    let n = c.read(&mut head).unwrap_or(0);
+    (c, String::from_utf8_lossy(&head[..n]).into_owned())
+}
+
+#[test]
+fn clients_that_leave_mid_stream() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    let pid = d.child.id();
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&["run", "--name", "done", "alpine", "true"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "alpine",
+        "sh",
+        "-c",
+        "while :; do echo tick; sleep 0.05; done",
+    ]);
+    d.ok(&["logs", "talker"]);
+    d.ok(&["stats", "--no-stream", "talker"]);
+    let (c, _) = open_stream(&d, "GET", "/v1.47/events", false);
+    drop(c);
+    let before = open_fds(pid);
+
+    for _ in 0..5 {
+        // A hijack on an exited container: the client half-closes (as the CLI does
+        // without stdin), then leaves.
+        let (c, head) = open_stream(
+            &d,
+            "POST",
+            "/v1.47/containers/done/attach?stream=1&stdout=1&stderr=1",
+            true,
+        );
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        drop(c);
+        let (c, head) = open_stream(&d, "GET", "/v1.47/events", false);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(c);
+        let (c, head) = open_stream(&d, "GET", "/v1.47/containers/talker/stats", false);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(c);
+        let (c, head) = open_stream(
+            &d,
+            "GET",
+            "/v1.47/containers/talker/logs?follow=1&stdout=1",
+            false,
+        );
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(c);
+        let (c, head) = open_stream(
+            &d,
+            "GET",
+            "/v1.47/containers/talker/archive?path=/bin",
+            false,
+        );
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(c);
+        let (c, head) = open_stream(&d, "GET", "/v1.47/images/get?names=alpine", false);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(c);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while open_fds(pid) > before + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "skiffd holds {} descriptors, {before} before the clients came and went",
+            open_fds(pid)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(d.ok(&["exec", "talker", "echo", "fine"]), "fine\n");
+    d.ok(&["rm", "-f", "talker", "done"]);
+    assert_clean(&d, &s);
+}

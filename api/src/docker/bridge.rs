@@ -74,3 +74,60 @@ impl Read for BodyReader {
         Ok(n)
     }
 }
+
+/// A hijacked connection: the client's socket when hyper hands it back (so that a
+/// client that left can be told from one that only half-closed), and bytes the client
+/// sent before the upgrade completed.
+pub struct Hijacked {
+    /// The connection.
+    pub io: Box<dyn HijackedIo>,
+    /// The socket's descriptor, while `io` lives (`None` for another transport).
+    pub fd: Option<std::os::fd::RawFd>,
+    /// What the client sent after its request, already read by hyper.
+    pub early: Bytes,
+}
+
+/// What a hijacked connection can do.
+pub trait HijackedIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> HijackedIo for T {}
+
+impl Hijacked {
+    /// Takes over an upgraded connection.
+    pub fn new(upgraded: hyper::upgrade::Upgraded) -> Hijacked {
+        use std::os::fd::AsRawFd;
+        type Io = hyper_util::rt::TokioIo<tokio::net::UnixStream>;
+        match upgraded.downcast::<Io>() {
+            Ok(parts) => {
+                let stream = parts.io.into_inner();
+                let fd = stream.as_raw_fd();
+                Hijacked {
+                    io: Box::new(stream),
+                    fd: Some(fd),
+                    early: parts.read_buf,
+                }
+            }
+            Err(u) => Hijacked {
+                io: Box::new(hyper_util::rt::TokioIo::new(u)),
+                fd: None,
+                early: Bytes::new(),
+            },
+        }
+    }
+}
+
+/// Whether the peer of socket `fd` closed its end entirely (a half-close, which the
+/// docker CLI does when it has no stdin to send, is not that).
+pub fn peer_gone(fd: Option<std::os::fd::RawFd>) -> bool {
+    let Some(fd) = fd else {
+        return false;
+    };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
