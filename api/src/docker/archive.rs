@@ -74,6 +74,7 @@ pub async fn get(api: &DockerApi, id: &str, q: &Query, head: bool) -> Result<Res
 pub async fn put(api: &DockerApi, req: Request, id: &str, q: &Query) -> Result<Response, ApiError> {
     let path = path_of(q)?;
     let no_overwrite = q.flag("noOverwriteDirNonDir");
+    let keep_owner = q.flag("copyUIDGID");
     let id = id.to_string();
     // Check the target before reading a possibly large body.
     {
@@ -90,7 +91,9 @@ pub async fn put(api: &DockerApi, req: Request, id: &str, q: &Query) -> Result<R
         }
     }
     let mut reader = BodyReader::spawn(req);
-    api.blocking(move |e| e.extract_to_container(&id, &path, &mut reader, no_overwrite))
-        .await?;
+    api.blocking(move |e| {
+        e.extract_to_container(&id, &path, &mut reader, no_overwrite, keep_owner)
+    })
+    .await?;
     Ok(empty(StatusCode::OK))
 }

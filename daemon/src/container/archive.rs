@@ -4,6 +4,7 @@
 //! `openat2(RESOLVE_IN_ROOT)` ([`super::copy`]), one level at a time while extracting,
 //! so no symlink in the container leads outside its root.
 
+use std::error::Error as _;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -117,12 +118,15 @@ impl Engine {
     /// Extracts a tarball into directory `dir` of the container (which must exist).
     /// Existing directories are merged, existing files and links replaced; with
     /// `no_overwrite_dir_non_dir`, a directory never replaces a non-directory or back.
+    /// Files belong to root unless `keep_owner` (`docker cp -a`) keeps the archive's
+    /// owners.
     pub fn extract_to_container(
         &self,
         name: &str,
         dir: &str,
         input: &mut dyn Read,
         no_overwrite_dir_non_dir: bool,
+        keep_owner: bool,
     ) -> Result<()> {
         let rec = self.container(name)?;
         let staging = self
@@ -132,10 +136,18 @@ impl Engine {
         let result = (|| {
             let mut ar = tar::Archive::new(input);
             ar.set_preserve_permissions(true);
-            ar.set_preserve_ownerships(true);
+            ar.set_preserve_ownerships(keep_owner);
             ar.set_unpack_xattrs(false);
-            ar.unpack(&staging)
-                .map_err(|e| EngineError::InvalidInput(format!("extracting the archive: {e}")))?;
+            ar.unpack(&staging).map_err(|e| {
+                // tar wraps the cause in its own error inside the io::Error.
+                let mut msg = format!("extracting the archive: {e}");
+                let mut cause = e.get_ref().and_then(|inner| inner.source());
+                while let Some(c) = cause {
+                    msg.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                EngineError::InvalidInput(msg)
+            })?;
             self.with_rootfs(&rec, |root| {
                 let target =
                     resolve_in_root(root, dir, true).map_err(|e| not_found(dir, name, e))?;
