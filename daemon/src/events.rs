@@ -226,6 +226,39 @@ impl Subscription {
     }
 }
 
+impl crate::Engine {
+    /// The engine's event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Publishes a container event with Docker's attributes (`name`, `image`, the
+    /// container's labels) plus `extra`.
+    pub(crate) fn container_event(
+        &self,
+        rec: &crate::container::record::ContainerRecord,
+        action: &str,
+        extra: &[(&str, String)],
+    ) {
+        let mut attrs: BTreeMap<String, String> = rec.options.labels.clone();
+        attrs.insert("name".into(), rec.name.clone());
+        attrs.insert("image".into(), rec.image_name.clone());
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        self.events
+            .publish(Event::now(EventType::Container, action, &rec.id, attrs));
+    }
+
+    /// Publishes an image event about `id` (an image ID, or a reference for `pull`).
+    pub fn image_event(&self, action: &str, id: &str, name: &str) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".to_string(), name.to_string());
+        self.events
+            .publish(Event::now(EventType::Image, action, id, attrs));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,38 +316,5 @@ mod tests {
     fn base_action_drops_the_detail() {
         assert_eq!(ev("exec_start: sh -c ls").base_action(), "exec_start");
         assert_eq!(ev("die").base_action(), "die");
-    }
-}
-
-impl crate::Engine {
-    /// The engine's event bus.
-    pub fn events(&self) -> &EventBus {
-        &self.events
-    }
-
-    /// Publishes a container event with Docker's attributes (`name`, `image`, the
-    /// container's labels) plus `extra`.
-    pub(crate) fn container_event(
-        &self,
-        rec: &crate::container::record::ContainerRecord,
-        action: &str,
-        extra: &[(&str, String)],
-    ) {
-        let mut attrs: BTreeMap<String, String> = rec.options.labels.clone();
-        attrs.insert("name".into(), rec.name.clone());
-        attrs.insert("image".into(), rec.image_name.clone());
-        for (k, v) in extra {
-            attrs.insert((*k).to_string(), v.clone());
-        }
-        self.events
-            .publish(Event::now(EventType::Container, action, &rec.id, attrs));
-    }
-
-    /// Publishes an image event about `id` (an image ID, or a reference for `pull`).
-    pub fn image_event(&self, action: &str, id: &str, name: &str) {
-        let mut attrs = BTreeMap::new();
-        attrs.insert("name".to_string(), name.to_string());
-        self.events
-            .publish(Event::now(EventType::Image, action, id, attrs));
     }
 }

@@ -4,7 +4,6 @@
 //! `openat2(RESOLVE_IN_ROOT)` ([`super::copy`]), one level at a time while extracting,
 //! so no symlink in the container leads outside its root.
 
-use std::error::Error as _;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
