@@ -126,6 +126,7 @@ fn fail(msg: impl std::fmt::Display, code: i32) -> ! {
 
 /// Runs skiffd with the process's arguments; returns only by exiting.
 pub fn main() -> ! {
+    limit_malloc_arenas();
     tracing_init();
     let args = parse_args(std::env::args().skip(1)).unwrap_or_else(|e| fail(e, 2));
     let (path, required) = match &args.config {
@@ -166,6 +167,10 @@ pub fn main() -> ! {
             tracing::info!(%addr, "serving the Docker API over TLS (client certificates required)");
             tokio::spawn(docker::tls::serve(api.clone(), listener, acceptor));
         }
+        {
+            let api = api.clone();
+            tokio::spawn(async move { api.restore_watchers().await });
+        }
         tokio::select! {
             r = docker::serve(api, listener) => {
                 if let Err(e) = r {
@@ -179,6 +184,18 @@ pub fn main() -> ! {
         let _ = std::fs::remove_file(&socket);
     });
     std::process::exit(0)
+}
+
+/// glibc gives every thread that allocates its own malloc arena and keeps what is freed
+/// there: after a burst of requests through the blocking pool that is ~15 MB of idle
+/// RSS (measured: 32 MB after 20 `docker run --rm`, 17 MB with two arenas). A daemon
+/// that mostly waits needs no more than two. Called before any thread starts.
+fn limit_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter; no other thread runs yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 fn tracing_init() {

@@ -7,8 +7,10 @@ use skiff_image_store::gc::{GcReport, RemoveAction};
 use skiff_image_store::{Digest, ImageRecord, ImageStore, ProgressSink, PullOptions};
 
 use crate::config::EngineConfig;
+use crate::container::exec_registry::ExecRegistry;
 use crate::container::store::ContainerStore;
 use crate::error::Result;
+use crate::events::EventBus;
 use crate::runtime::shim::ShimLauncher;
 
 /// A skiff engine over one data root. Cheap to clone; clones share state.
@@ -18,6 +20,8 @@ pub struct Engine {
     images: ImageStore,
     pub(crate) containers: ContainerStore,
     pub(crate) shim: ShimLauncher,
+    pub(crate) events: EventBus,
+    pub(crate) execs: std::sync::Arc<ExecRegistry>,
 }
 
 impl Engine {
@@ -37,6 +41,8 @@ impl Engine {
             images,
             containers,
             shim,
+            events: EventBus::default(),
+            execs: Default::default(),
         })
     }
 
@@ -67,19 +73,45 @@ impl Engine {
         opts: &PullOptions,
         progress: ProgressSink,
     ) -> Result<ImageRecord> {
-        Ok(self.images.pull(reference, opts, progress).await?)
+        let rec = self.images.pull(reference, opts, progress).await?;
+        self.image_event("pull", reference, reference);
+        Ok(rec)
+    }
+
+    /// Tags an image (`tag`), announcing `tag`.
+    pub fn tag_image(&self, source: &str, target: &str) -> Result<ImageRecord> {
+        let rec = self.images.tag(source, target)?;
+        self.image_event("tag", &rec.id.to_string(), target);
+        Ok(rec)
     }
 
     /// Removes an image (`rmi`).
     pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<RemoveAction>> {
-        Ok(self
+        let id = self.images.resolve(name).map(|r| r.id.to_string()).ok();
+        let actions = self
             .images
-            .remove(name, force, &|id| self.image_in_use(id))?)
+            .remove(name, force, &|id| self.image_in_use(id))?;
+        self.image_removal_events(id.as_deref().unwrap_or(name), &actions);
+        Ok(actions)
+    }
+
+    fn image_removal_events(&self, id: &str, actions: &[RemoveAction]) {
+        for a in actions {
+            match a {
+                RemoveAction::Untagged(t) => self.image_event("untag", id, t),
+                RemoveAction::Deleted(d) => {
+                    let d = d.to_string();
+                    self.image_event("delete", &d, &d)
+                }
+            }
+        }
     }
 
     /// Removes dangling images (or all unused ones) and collects garbage.
     pub fn prune_images(&self, all: bool) -> Result<(Vec<RemoveAction>, GcReport)> {
-        Ok(self.images.prune(all, &|id| self.image_in_use(id))?)
+        let (actions, report) = self.images.prune(all, &|id| self.image_in_use(id))?;
+        self.image_removal_events("", &actions);
+        Ok((actions, report))
     }
 
     /// Whether a container uses image `id`.

@@ -6,6 +6,7 @@ pub mod config;
 pub mod container;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod runtime;
 pub mod spec;

@@ -45,6 +45,8 @@ impl Skiffd {
             .arg("--docker-socket")
             .arg(&socket)
             .env("SKIFF_LOG", "skiff_api=debug,info")
+            // `docker login` through skiffd stores credentials under its HOME.
+            .env("HOME", s.home())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -537,5 +539,763 @@ fn bad_requests_get_docker_errors() {
         let _ = c.read(&mut first);
     }
     d.ok(&["version"]);
+    assert_clean(&d, &s);
+}
+
+/// Reads a child's stdout lines on a thread; `lines` waits for them.
+struct LineReader {
+    rx: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl LineReader {
+    fn new(out: impl Read + Send + 'static) -> LineReader {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        LineReader {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits until `pred` holds for the lines seen so far (or panics after `timeout`).
+    fn until(&mut self, what: &str, timeout: Duration, pred: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !pred(&self.seen) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!("timed out waiting for {what}; seen: {:#?}", self.seen),
+            }
+        }
+    }
+}
+
+/// Kills and reaps a child we started (by its PID, through its handle).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn exec_in_a_running_container() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&["run", "-d", "--name", "box", "alpine", "sleep", "120"]);
+
+    // Both streams, demultiplexed, and the exit code from ExecInspect.
+    let out = d.docker(&["exec", "box", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "out\n");
+    assert_eq!(stderr(&out), "err\n");
+
+    let out = d.ok(&[
+        "exec",
+        "-e",
+        "X=42",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000",
+        "box",
+        "sh",
+        "-c",
+        "echo $X $(pwd) $(id -u)",
+    ]);
+    assert_eq!(out, "42 /tmp 1000\n");
+
+    // Standard input with -i, ended by the client's EOF.
+    let out = run_with_timeout(
+        d.docker_cmd(&["exec", "-i", "box", "sh", "-c", "cat; echo end"]),
+        Some(b"one\ntwo\n"),
+        Duration::from_secs(60),
+    )
+    .expect("docker exec -i hung");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "one\ntwo\nend\n");
+
+    // A lot of output arrives whole.
+    let out = d.ok(&["exec", "box", "sh", "-c", "seq 1 20000"]);
+    assert_eq!(out.lines().count(), 20000);
+    assert!(out.ends_with("19999\n20000\n"));
+
+    // A command that does not exist: the error in the stream, exit code 127.
+    let out = d.docker(&["exec", "box", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(
+        format!("{}{}", stdout(&out), stderr(&out)).contains("executable file not found"),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // Detached.
+    d.ok(&["exec", "-d", "box", "sh", "-c", "echo hi > /tmp/detached"]);
+    eventually("the detached exec ran", || {
+        d.docker(&["exec", "box", "cat", "/tmp/detached"]).stdout == b"hi\n"
+    });
+
+    // A terminal: docker exec -it under a pty made by script(1).
+    let cmd = format!(
+        "{} exec -it box sh -c 'echo tty:$(tty); stty size; exit 3'",
+        docker_bin().display()
+    );
+    let mut script = Command::new("script");
+    script
+        .args(["-qefc", &cmd, "/dev/null"])
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env("DOCKER_CONFIG", &d.docker_config)
+        .env_remove("DOCKER_API_VERSION");
+    let out = run_with_timeout(script, Some(b""), Duration::from_secs(60)).expect("exec -it hung");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text} {}", stderr(&out));
+    assert!(text.contains("tty:/dev/pts/"), "{text}");
+
+    // ExecInspect through the raw API.
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.47/containers/box/exec",
+        r#"{"Cmd":["sh","-c","exit 4"],"AttachStdout":true}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, body) = d.raw("GET", &format!("/v1.47/exec/{id}/json"), "");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["Running"], false);
+    assert_eq!(v["ProcessConfig"]["entrypoint"], "sh");
+    let (code, body) = d.raw(
+        "POST",
+        &format!("/v1.47/exec/{id}/start"),
+        r#"{"Detach":true}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    eventually("the exec's exit code", || {
+        let (_, body) = d.raw("GET", &format!("/v1.47/exec/{id}/json"), "");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["ExitCode"] == 4
+    });
+    let (code, body) = d.raw(
+        "POST",
+        &format!("/v1.47/exec/{id}/start"),
+        r#"{"Detach":true}"#,
+    );
+    assert_eq!(code, 409, "a second start: {body}");
+
+    // Bad input.
+    let (code, body) = d.raw("POST", "/v1.47/containers/box/exec", r#"{"Cmd":"#);
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.47/containers/box/exec",
+        r#"{"Cmd":"ls","Tty":"yes"}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d.raw("POST", "/v1.47/containers/box/exec", r#"{"Cmd":[]}"#);
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d.raw("POST", "/v1.47/exec/nosuch/start", "{}");
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("No such exec instance"), "{body}");
+    let (code, _) = d.raw("GET", "/v1.47/exec/nosuch/json", "");
+    assert_eq!(code, 404);
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.47/containers/nosuch/exec",
+        r#"{"Cmd":["true"]}"#,
+    );
+    assert_eq!(code, 404, "{body}");
+
+    // A client that leaves in the middle of an exec's output.
+    {
+        let (code, body) = d.raw(
+            "POST",
+            "/v1.47/containers/box/exec",
+            r#"{"Cmd":["sh","-c","yes | head -c 10000000"],"AttachStdout":true}"#,
+        );
+        assert_eq!(code, 201, "{body}");
+        let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut c = UnixStream::connect(&d.socket).unwrap();
+        write!(
+            c,
+            "POST /v1.47/exec/{id}/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        )
+        .unwrap();
+        let mut first = [0u8; 4096];
+        let _ = c.read(&mut first);
+    }
+    assert_eq!(d.ok(&["exec", "box", "echo", "still"]), "still\n");
+
+    // Not into a stopped container.
+    d.ok(&["stop", "-t", "1", "box"]);
+    let out = d.docker(&["exec", "box", "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
+    d.ok(&["rm", "box"]);
+    assert_clean(&d, &s);
+}
+
+#[test]
+fn events_follow_and_replay() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    let t0 = format!("{:.3}", unix_now() - 1.0);
+    d.ok(&["pull", "-q", "alpine"]);
+
+    let mut follower = d.docker_cmd(&[
+        "events",
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    follower.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = KillOnDrop(follower.spawn().unwrap());
+    let mut lines = LineReader::new(child.0.stdout.take().unwrap());
+    // The follower is subscribed once the response headers arrived; give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let out = d.docker(&["run", "--name", "ev", "alpine", "sh", "-c", "exit 2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    d.ok(&["run", "-d", "--name", "ev2", "alpine", "sleep", "60"]);
+    d.ok(&["exec", "ev2", "true"]);
+    d.ok(&["pause", "ev2"]);
+    d.ok(&["unpause", "ev2"]);
+    d.ok(&["rename", "ev2", "ev3"]);
+    d.ok(&["kill", "ev3"]);
+    d.ok(&["rm", "ev", "ev3"]);
+    let want = [
+        "create ev",
+        "start ev",
+        "die ev",
+        "create ev2",
+        "start ev2",
+        "exec_create: true ev2",
+        "exec_start: true ev2",
+        "exec_die ev2",
+        "pause ev2",
+        "unpause ev2",
+        "rename ev3",
+        "kill ev3",
+        "die ev3",
+        "destroy ev",
+        "destroy ev3",
+    ];
+    lines.until("every container event", Duration::from_secs(30), |seen| {
+        want.iter().all(|w| seen.iter().any(|l| l == w))
+    });
+    let pos = |w: &str| lines.seen.iter().position(|l| l == w).unwrap();
+    assert!(pos("create ev") < pos("start ev") && pos("start ev") < pos("die ev"));
+    drop(child);
+
+    // Replayed from the ring, bounded by --until, filtered by event and container.
+    let t1 = format!("{:.3}", unix_now());
+    let out = d.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &t1,
+        "--filter",
+        "event=die",
+        "--filter",
+        "container=ev",
+        "--format",
+        "{{.Actor.Attributes.exitCode}}",
+    ]);
+    assert_eq!(out, "2\n");
+    d.ok(&["tag", "alpine", "me/x:1"]);
+    d.ok(&["rmi", "me/x:1"]);
+    let t2 = format!("{:.3}", unix_now());
+    let out = d.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &t2,
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(out, "pull\ntag\nuntag\n", "{out}");
+    let (code, body) = d.raw("GET", "/v1.47/events?since=soon", "");
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d.raw(
+        "GET",
+        "/v1.47/events?filters=%7B%22nope%22%3A%5B%22x%22%5D%7D",
+        "",
+    );
+    assert_eq!(code, 400, "{body}");
+    assert_clean(&d, &s);
+}
+
+#[test]
+fn stats_cp_update_and_disk_usage() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "alpine",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+
+    // stats --no-stream: CPU % from two samples a second apart, memory against the limit.
+    let out = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+        "busy",
+    ]);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f[0], "busy", "{out}");
+    let cpu: f64 = f[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 10.0, "a busy loop uses CPU: {out}");
+    assert!(out.contains(" / "), "{out}");
+    // Streamed: the CLI keeps reading; kill it after two updates.
+    let mut streamed = d.docker_cmd(&["stats", "--format", "{{.Name}} {{.CPUPerc}}", "busy"]);
+    streamed.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = KillOnDrop(streamed.spawn().unwrap());
+    let mut lines = LineReader::new(child.0.stdout.take().unwrap());
+    lines.until("two stats updates", Duration::from_secs(20), |seen| {
+        seen.iter().filter(|l| l.contains("busy")).count() >= 2
+    });
+    drop(child);
+
+    // update: live limits, visible in inspect and the cgroup.
+    d.ok(&[
+        "update",
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "50",
+        "busy",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&d.ok(&["inspect", "busy"])).unwrap();
+    let id = v[0]["Id"].as_str().unwrap().to_string();
+    let cg = |ctl: &str, f: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}/skiff/{id}/{f}"))
+            .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/skiff/{id}/{f}")))
+            .unwrap_or_default()
+    };
+    assert_eq!(cg("memory", "memory.limit_in_bytes").trim(), "67108864");
+    assert_eq!(cg("cpu", "cpu.cfs_quota_us").trim(), "50000");
+    assert_eq!(cg("pids", "pids.max").trim(), "50");
+    let out = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "busy"]);
+    assert!(out.trim().ends_with("/ 64MiB"), "{out}");
+    d.ok(&["rm", "-f", "busy"]);
+
+    // cp in both directions, directories too, through the archive endpoints.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "files",
+        "alpine",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub; echo inside > /data/sub/f; ln -s /etc /data/link; sleep 60",
+    ]);
+    eventually("the files exist", || {
+        d.docker(&["exec", "files", "test", "-f", "/data/sub/f"])
+            .status
+            .success()
+    });
+    let host = s.dir.path().join("cp");
+    std::fs::create_dir_all(&host).unwrap();
+    d.ok(&["cp", "files:/data/sub/f", host.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "inside\n");
+    d.ok(&["cp", "files:/data", host.join("data").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("data/sub/f")).unwrap(),
+        "inside\n"
+    );
+    assert_eq!(
+        std::fs::read_link(host.join("data/link")).unwrap(),
+        Path::new("/etc")
+    );
+    std::fs::write(host.join("up.txt"), "from host\n").unwrap();
+    d.ok(&[
+        "cp",
+        host.join("up.txt").to_str().unwrap(),
+        "files:/data/sub/",
+    ]);
+    assert_eq!(
+        d.ok(&["exec", "files", "cat", "/data/sub/up.txt"]),
+        "from host\n"
+    );
+    std::fs::create_dir_all(host.join("tree/a")).unwrap();
+    std::fs::write(host.join("tree/a/b"), "deep\n").unwrap();
+    d.ok(&["cp", host.join("tree").to_str().unwrap(), "files:/data/"]);
+    assert_eq!(d.ok(&["exec", "files", "cat", "/data/tree/a/b"]), "deep\n");
+    // A symlink in the container pointing at / does not lead out of its root.
+    d.ok(&["exec", "files", "ln", "-s", "/", "/data/root"]);
+    std::fs::write(host.join("escape.txt"), "x\n").unwrap();
+    d.ok(&[
+        "cp",
+        host.join("escape.txt").to_str().unwrap(),
+        "files:/data/root/tmp/",
+    ]);
+    assert!(
+        !Path::new("/tmp/escape.txt").exists()
+            || std::fs::read_to_string("/tmp/escape.txt").unwrap() != "x\n"
+    );
+    assert_eq!(d.ok(&["exec", "files", "cat", "/tmp/escape.txt"]), "x\n");
+    let out = d.docker(&["cp", "files:/nonexistent", host.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("Could not find the file /nonexistent"),
+        "{}",
+        stderr(&out)
+    );
+    let (code, body) = d.raw("GET", "/v1.47/containers/files/archive", "");
+    assert_eq!(code, 400, "{body}");
+    // Copying out of a stopped container mounts its layers for the copy.
+    d.ok(&["stop", "-t", "1", "files"]);
+    d.ok(&[
+        "cp",
+        "files:/data/tree/a/b",
+        host.join("b").to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(host.join("b")).unwrap(), "deep\n");
+
+    // system df, image history.
+    let df = d.ok(&["system", "df"]);
+    assert!(df.contains("Images") && df.contains("Containers"), "{df}");
+    let row = df.lines().find(|l| l.starts_with("Containers")).unwrap();
+    assert!(row.split_whitespace().nth(1) == Some("1"), "{df}");
+    let hist = d.ok(&["history", "--format", "{{.ID}} {{.Size}}", "alpine"]);
+    assert!(
+        hist.lines().next().unwrap().starts_with("sha256:")
+            || hist.lines().next().unwrap().len() >= 12,
+        "{hist}"
+    );
+    d.ok(&["rm", "files"]);
+
+    // save and load round trip; image prune.
+    let tar = s.dir.path().join("alpine.tar");
+    d.ok(&["save", "-o", tar.to_str().unwrap(), "alpine"]);
+    assert!(std::fs::metadata(&tar).unwrap().len() > 100_000);
+    d.ok(&["rmi", "alpine"]);
+    let out = d.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: alpine:latest"), "{out}");
+    d.ok(&["tag", "alpine", "spare:1"]);
+    d.ok(&["rmi", "alpine"]);
+    let out = d.ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    assert_eq!(d.ok(&["images", "-q"]).trim(), "");
+    assert_clean(&d, &s);
+}
+
+#[test]
+fn login_to_a_registry_with_basic_auth() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    let private = Registry::start_with_basic_auth("dk", "pw").unwrap();
+    let fx = fixtures::busybox(&private).unwrap();
+
+    let out = d.docker(&["pull", &fx.reference]);
+    assert_ne!(out.status.code(), Some(0), "pull without credentials");
+    let out = run_with_timeout(
+        d.docker_cmd(&["login", "-u", "dk", "--password-stdin", &private.addr()]),
+        Some(b"wrong\n"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run_with_timeout(
+        d.docker_cmd(&["login", "-u", "dk", "--password-stdin", &private.addr()]),
+        Some(b"pw\n"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Login Succeeded"), "{}", stdout(&out));
+    d.ok(&["pull", "-q", &fx.reference]);
+    assert_clean(&d, &s);
+}
+
+#[test]
+fn auto_remove_survives_a_daemon_restart() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&[
+        "run", "-d", "--rm", "--name", "outlives", "alpine", "sleep", "4",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "meanwhile",
+        "alpine",
+        "sleep",
+        "1",
+    ]);
+    drop(d);
+    // "meanwhile" exits while no daemon runs.
+    std::thread::sleep(Duration::from_secs(2));
+    let d = Skiffd::start(&s, &reg);
+    eventually("the container that exited meanwhile is removed", || {
+        !d.ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .contains("meanwhile")
+    });
+    let ps = d.ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(ps.contains("outlives"), "{ps}");
+    eventually("the running one is removed when it exits", || {
+        d.ok(&["ps", "-aq"]).trim().is_empty()
+    });
+    assert_clean(&d, &s);
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn fifty_concurrent_runs_with_events_and_logs_following() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    let pid = d.child.id();
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "alpine",
+        "sh",
+        "-c",
+        "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.02; done",
+    ]);
+    d.ok(&["ps"]);
+    d.ok(&["logs", "talker"]);
+    let fds_before = open_fds(pid);
+
+    let mut events = d.docker_cmd(&[
+        "events",
+        "--filter",
+        "event=create",
+        "--filter",
+        "event=start",
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    events.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut events = KillOnDrop(events.spawn().unwrap());
+    let mut seen = LineReader::new(events.0.stdout.take().unwrap());
+    let mut logs = d.docker_cmd(&["logs", "-f", "talker"]);
+    logs.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut logs = KillOnDrop(logs.spawn().unwrap());
+    let mut log_lines = LineReader::new(logs.0.stdout.take().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+
+    let runs: Vec<_> = (0..50)
+        .map(|i| {
+            let cmd = d.docker_cmd(&[
+                "run",
+                "-d",
+                "--name",
+                &format!("load{i}"),
+                "alpine",
+                "sh",
+                "-c",
+                "echo hi",
+            ]);
+            std::thread::spawn(move || run_with_timeout(cmd, None, Duration::from_secs(300)))
+        })
+        .collect();
+    for (i, r) in runs.into_iter().enumerate() {
+        let out = r.join().unwrap().unwrap_or_else(|| panic!("run {i} hung"));
+        assert_eq!(out.status.code(), Some(0), "run {i}: {}", stderr(&out));
+    }
+    seen.until(
+        "create, start and die of all 50",
+        Duration::from_secs(120),
+        |lines| {
+            (0..50).all(|i| {
+                ["create", "start", "die"]
+                    .iter()
+                    .all(|a| lines.iter().any(|l| *l == format!("{a} load{i}")))
+            })
+        },
+    );
+    let per_container = seen.seen.iter().filter(|l| l.ends_with(" load7")).count();
+    assert_eq!(per_container, 3, "each event once: {:?}", seen.seen);
+    log_lines.until(
+        "the followed log keeps coming",
+        Duration::from_secs(30),
+        |l| l.len() > 20,
+    );
+    drop(events);
+    drop(logs);
+
+    let names: Vec<String> = (0..50).map(|i| format!("load{i}")).collect();
+    let mut rm = vec!["rm", "-f", "talker"];
+    rm.extend(names.iter().map(String::as_str));
+    d.ok(&rm);
+    assert_clean(&d, &s);
+    // Every follower, watcher and stream is gone: skiffd holds no more descriptors
+    // than before the load (a little slack for lazily opened files).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while open_fds(pid) > fds_before + 2 {
+        if Instant::now() > deadline {
+            let list: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .flatten()
+                .map(|e| format!("{:?}", std::fs::read_link(e.path())))
+                .collect();
+            let ss = Command::new("ss")
+                .args(["-xpna"])
+                .output()
+                .map(|o| stdout(&o))
+                .unwrap_or_default();
+            let ss: Vec<&str> = ss
+                .lines()
+                .filter(|l| l.contains(&format!("pid={pid},")))
+                .collect();
+            panic!(
+                "skiffd holds {} descriptors, {fds_before} before the load: {list:#?}\n{ss:#?}",
+                list.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    d.ok(&["version"]);
+}
+
+/// Sends a raw request and reads the response head (and a little of the body), then
+/// returns the connection for the caller to drop (or half-close) whenever it likes.
+fn open_stream(d: &Skiffd, method: &str, path: &str, upgrade: bool) -> (UnixStream, String) {
+    let mut c = UnixStream::connect(&d.socket).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let extra = if upgrade {
+        "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+    } else {
+        ""
+    };
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 1024];
+    let n = c.read(&mut head).unwrap_or(0);
+    (c, String::from_utf8_lossy(&head[..n]).into_owned())
+}
+
+#[test]
+fn clients_that_leave_mid_stream() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    let pid = d.child.id();
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&["run", "--name", "done", "alpine", "true"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "alpine",
+        "sh",
+        "-c",
+        "while :; do echo tick; sleep 0.05; done",
+    ]);
+    d.ok(&["logs", "talker"]);
+    d.ok(&["stats", "--no-stream", "talker"]);
+    let (c, _) = open_stream(&d, "GET", "/v1.47/events", false);
+    drop(c);
+    let before = open_fds(pid);
+
+    for _ in 0..5 {
+        // A hijack on an exited container: the client half-closes (as the CLI does
+        // without stdin), then leaves.
+        let (c, head) = open_stream(
+            &d,
+            "POST",
+            "/v1.47/containers/done/attach?stream=1&stdout=1&stderr=1",
+            true,
+        );
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        drop(c);
+        let (c, head) = open_stream(&d, "GET", "/v1.47/events", false);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(c);
+        let (c, head) = open_stream(&d, "GET", "/v1.47/containers/talker/stats", false);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(c);
+        let (c, head) = open_stream(
+            &d,
+            "GET",
+            "/v1.47/containers/talker/logs?follow=1&stdout=1",
+            false,
+        );
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(c);
+        let (c, head) = open_stream(
+            &d,
+            "GET",
+            "/v1.47/containers/talker/archive?path=/bin",
+            false,
+        );
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(c);
+        let (c, head) = open_stream(&d, "GET", "/v1.47/images/get?names=alpine", false);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(c);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while open_fds(pid) > before + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "skiffd holds {} descriptors, {before} before the clients came and went",
+            open_fds(pid)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(d.ok(&["exec", "talker", "echo", "fine"]), "fine\n");
+    d.ok(&["rm", "-f", "talker", "done"]);
     assert_clean(&d, &s);
 }

@@ -14,12 +14,12 @@ use http_body_util::BodyExt;
 use hyper::body::{Bytes, Frame};
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::StatusCode;
-use hyper_util::rt::TokioIo;
 use skiff_daemon::container::logs::{LogEntry, LogOptions};
 use skiff_daemon::container::record::{ContainerRecord, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc};
 
+use super::bridge::{peer_gone, Hijacked};
 use super::version::ApiVersion;
 use super::watch::{Event, RunEnd};
 use super::{ApiError, DockerApi, Query, Request, Response};
@@ -252,11 +252,25 @@ pub async fn attach(
             spawn_stdin(&api2, &rec, rx, over.clone());
             tx
         });
-        let (mut rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
+        let hijacked = Hijacked::new(upgraded);
+        let fd = hijacked.fd;
+        if let (Some(tx), false) = (&stdin_tx, hijacked.early.is_empty()) {
+            let _ = tx.send(hijacked.early.clone());
+        }
+        let (mut rd, mut wr) = tokio::io::split(hijacked.io);
         let mut buf = vec![0u8; 8192];
         let mut reading = true;
+        // Once the client stopped sending, check now and then that it is still there:
+        // with nothing to write (a container that does not run), a client that left
+        // would otherwise go unnoticed.
+        let mut check = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
+                _ = check.tick(), if !reading => {
+                    if peer_gone(fd) {
+                        break;
+                    }
+                }
                 chunk = rx.recv() => match chunk {
                     Some(b) => {
                         if wr.write_all(&b).await.is_err() || wr.flush().await.is_err() {

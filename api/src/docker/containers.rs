@@ -7,19 +7,22 @@ use std::time::Duration;
 use bollard_stubs::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, ContainerSummary,
     ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
-    ContainerTopResponse, ContainerWaitExitError, ContainerWaitResponse,
+    ContainerTopResponse, ContainerUpdateBody, ContainerUpdateResponse, ContainerWaitExitError,
+    ContainerWaitResponse, RestartPolicyNameEnum,
 };
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use skiff_daemon::container::list::Filter;
 use skiff_daemon::container::options::NetworkMode;
+use skiff_daemon::container::options::Resources;
 use skiff_daemon::container::record::{ContainerRecord, Status};
 use tokio::sync::{broadcast, mpsc};
 
 use super::version::ApiVersion;
 use super::watch::{self, run_ended, Event, EventKind};
 use super::{
-    attach, create, empty, json, read_json, ApiError, DockerApi, Query, Request, Response,
+    archive, attach, create, empty, exec, json, read_json, stats, ApiError, DockerApi, Query,
+    Request, Response,
 };
 
 /// Routes under `/containers/`.
@@ -50,6 +53,13 @@ pub async fn route(
         (&Method::POST, [id, "unpause"]) => pause(api, id, false).await,
         (&Method::POST, [id, "rename"]) => rename(api, id, q).await,
         (&Method::POST, [id, "resize"]) => resize(api, id, q).await,
+        (&Method::POST, [id, "exec"]) => exec::create(api, req, id).await,
+        (&Method::GET, [id, "stats"]) => stats::stats(api, id, q).await,
+        (&Method::POST, [id, "update"]) => update(api, req, id).await,
+        (&Method::GET | &Method::HEAD, [id, "archive"]) => {
+            archive::get(api, id, q, method == Method::HEAD).await
+        }
+        (&Method::PUT, [id, "archive"]) => archive::put(api, req, id, q).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }
@@ -292,6 +302,42 @@ async fn resize(api: &DockerApi, id: &str, q: &Query) -> Result<Response, ApiErr
     let id = id.to_string();
     api.blocking(move |e| e.resize_tty(&id, w, h)).await?;
     Ok(empty(StatusCode::OK))
+}
+
+/// `POST /containers/{id}/update`: new resource limits (zero means "unchanged", as the
+/// CLI sends every field).
+async fn update(api: &DockerApi, req: Request, id: &str) -> Result<Response, ApiError> {
+    let body: ContainerUpdateBody = read_json(req).await?;
+    if body.restart_policy.as_ref().is_some_and(|p| {
+        p.name
+            .is_some_and(|n| !matches!(n, RestartPolicyNameEnum::EMPTY | RestartPolicyNameEnum::NO))
+    }) {
+        return Err(ApiError::bad_request(
+            "changing the restart policy is not supported by skiff yet",
+        ));
+    }
+    let nonzero = |v: Option<i64>| v.filter(|n| *n != 0);
+    let res = Resources {
+        memory: nonzero(body.memory),
+        memory_swap: nonzero(body.memory_swap),
+        nano_cpus: nonzero(body.nano_cpus),
+        cpu_shares: nonzero(body.cpu_shares)
+            .map(|s| {
+                u64::try_from(s)
+                    .map_err(|_| ApiError::bad_request("CpuShares must not be negative"))
+            })
+            .transpose()?,
+        cpuset_cpus: body.cpuset_cpus.filter(|c| !c.is_empty()),
+        pids_limit: nonzero(body.pids_limit),
+    };
+    let id = id.to_string();
+    api.blocking(move |e| e.update_container(&id, &res)).await?;
+    Ok(json(
+        StatusCode::OK,
+        &ContainerUpdateResponse {
+            warnings: Some(Vec::new()),
+        },
+    ))
 }
 
 /// `GET /containers/{id}/top`: the container's processes.

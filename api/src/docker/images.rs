@@ -14,7 +14,7 @@ use skiff_daemon::EngineError;
 use tokio::sync::mpsc;
 
 use super::attach::channel_response;
-use super::{empty, json, ApiError, DockerApi, Query, Response};
+use super::{empty, image_extra, json, ApiError, DockerApi, Query, Response};
 
 /// Routes under `/images/`; `rest` is the path after it (names may contain `/`).
 pub async fn route(
@@ -26,6 +26,14 @@ pub async fn route(
     match (method, rest) {
         (&Method::GET, [json]) if json == "json" => list(api, q).await,
         (&Method::POST, [create]) if create == "create" => pull(api, q).await,
+        (&Method::POST, [prune]) if prune == "prune" => image_extra::prune(api, q).await,
+        (&Method::GET, [get]) if get == "get" => image_extra::save(api, q.all("names")).await,
+        (&Method::GET, [name @ .., last]) if last == "get" && !name.is_empty() => {
+            image_extra::save(api, vec![name.join("/")]).await
+        }
+        (&Method::GET, [name @ .., last]) if last == "history" && !name.is_empty() => {
+            image_extra::history(api, &name.join("/")).await
+        }
         (&Method::GET, [name @ .., last]) if last == "json" && !name.is_empty() => {
             inspect(api, &name.join("/")).await
         }
@@ -174,13 +182,8 @@ async fn tag(api: &DockerApi, name: &str, q: &Query) -> Result<Response, ApiErro
         None => repo.to_string(),
     };
     let source = name.to_string();
-    api.blocking(move |e| {
-        e.images()
-            .tag(&source, &target)
-            .map(|_| ())
-            .map_err(EngineError::from)
-    })
-    .await?;
+    api.blocking(move |e| e.tag_image(&source, &target).map(|_| ()))
+        .await?;
     Ok(empty(StatusCode::CREATED))
 }
 

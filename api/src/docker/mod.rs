@@ -12,12 +12,18 @@
 //! transient coordination (which containers a watcher follows, which have attached
 //! clients); everything a client can see lives in the engine.
 
+pub mod archive;
 pub mod attach;
+pub mod bridge;
 pub mod containers;
 pub mod create;
 pub mod error;
+pub mod events;
+pub mod exec;
+pub mod image_extra;
 pub mod images;
 pub mod server;
+pub mod stats;
 pub mod system;
 pub mod tls;
 pub mod version;
@@ -61,6 +67,12 @@ impl DockerApi {
             engine,
             watch: Arc::new(watch::Watch::new()),
         }
+    }
+
+    /// Picks up what a previous daemon left: watchers for running `--rm` containers,
+    /// removal of those that exited while no daemon ran.
+    pub async fn restore_watchers(&self) {
+        self.watch.restore(&self.engine).await;
     }
 
     /// The engine behind it.
@@ -151,6 +163,15 @@ impl Query {
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every non-empty value of `key`, in order (`names=a&names=b`).
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// A non-empty value of `key`.

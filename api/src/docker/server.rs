@@ -13,7 +13,7 @@ use hyper::Method;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
 
-use super::{containers, images, percent_decode, system, version};
+use super::{containers, events, exec, image_extra, images, percent_decode, system, version};
 use super::{ApiError, DockerApi, Query, Request, Response};
 
 /// Binds the API socket at `path` with mode 0660, creating its directory. A stale
@@ -102,8 +102,13 @@ async fn route(api: &DockerApi, req: Request) -> Result<Response, ApiError> {
         (&Method::GET | &Method::HEAD, "_ping", 1) => Ok(version::ping(&method)),
         (&Method::GET, "version", 1) => Ok(version::version(api)),
         (&Method::GET, "info", 1) => system::info(api).await,
+        (&Method::POST, "images", 2) if segs[1] == "load" => image_extra::load(api, req).await,
+        (&Method::GET, "system", 2) if segs[1] == "df" => system::disk_usage(api).await,
+        (&Method::POST, "auth", 1) => system::login(api, req).await,
         (_, "images", n) if n > 1 => images::route(api, &method, &segs[1..], &q).await,
         (_, "containers", n) if n > 1 => containers::route(api, req, &segs[1..], &q, ver).await,
+        (_, "exec", n) if n > 1 => exec::route(api, req, &segs[1..], &q, ver).await,
+        (&Method::GET, "events", 1) => events::events(api, &q).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }

@@ -136,3 +136,109 @@ pub async fn info(api: &DockerApi) -> Result<Response, ApiError> {
     };
     Ok(json(StatusCode::OK, &info))
 }
+
+/// `GET /system/df`: images (with how many containers use each), containers and the
+/// layers' total size, in the shape of API 1.47 (`LayersSize`, `Images`, `Containers`,
+/// `Volumes`, `BuildCache`).
+pub async fn disk_usage(api: &DockerApi) -> Result<Response, ApiError> {
+    let images = api.blocking(|e| e.list_images()).await?;
+    let recs = api
+        .blocking(|e| {
+            let recs = e.list_containers(true, &[])?;
+            Ok(recs
+                .into_iter()
+                .map(|r| {
+                    let rw = dir_size(&e.container_dir(&r.id).join("rw")).unwrap_or(0);
+                    (r, rw)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    let now = chrono::Utc::now();
+    let layers_size: u64 = images.iter().map(|i| i.size).sum();
+    let images: Vec<bollard_stubs::models::ImageSummary> = images
+        .into_iter()
+        .map(|i| {
+            let used = recs.iter().filter(|(r, _)| r.image_id == i.id).count();
+            let size = i64::try_from(i.size).unwrap_or(i64::MAX);
+            bollard_stubs::models::ImageSummary {
+                id: i.id,
+                repo_tags: i.repo_tags,
+                repo_digests: i.repo_digests,
+                created: i.created,
+                size,
+                shared_size: 0,
+                containers: i64::try_from(used).unwrap_or(i64::MAX),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let containers: Vec<_> = recs
+        .iter()
+        .map(|(r, rw)| {
+            let mut s = super::containers::summary(r, now);
+            s.size_rw = Some(*rw);
+            s.size_root_fs = Some(0);
+            s
+        })
+        .collect();
+    let body = serde_json::json!({
+        "LayersSize": layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": [],
+    });
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// Bytes in a directory tree (not following symlinks); `None` if it is not there.
+fn dir_size(p: &std::path::Path) -> Option<i64> {
+    let meta = std::fs::symlink_metadata(p).ok()?;
+    if !meta.is_dir() {
+        return Some(i64::try_from(meta.len()).unwrap_or(0));
+    }
+    let mut total = 0i64;
+    for e in std::fs::read_dir(p).ok()?.flatten() {
+        total = total.saturating_add(dir_size(&e.path()).unwrap_or(0));
+    }
+    Some(total)
+}
+
+/// The body of `POST /auth`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct AuthBody {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    serveraddress: String,
+}
+
+/// `POST /auth`: checks credentials against the registry and keeps them for the
+/// engine's later pulls (`docker login`).
+pub async fn login(api: &DockerApi, req: super::Request) -> Result<Response, ApiError> {
+    let body: AuthBody = super::read_json(req).await?;
+    if body.username.is_empty() {
+        return Err(ApiError::bad_request("username must be given"));
+    }
+    let registry = match body.serveraddress.as_str() {
+        "" => "docker.io".to_string(),
+        s => s
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .trim_end_matches("/v1")
+            .to_string(),
+    };
+    let creds = skiff_daemon::image_store::auth::Credentials {
+        username: body.username,
+        password: body.password,
+    };
+    api.engine().login(&registry, creds).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+    ))
+}

@@ -115,6 +115,35 @@ impl Watch {
         });
     }
 
+    /// After a restart of the daemon: follows the running AutoRemove (`--rm`)
+    /// containers again, and removes those that exited while nobody watched.
+    pub async fn restore(self: &Arc<Self>, engine: &Engine) {
+        let recs = {
+            let engine = engine.clone();
+            tokio::task::spawn_blocking(move || engine.list_containers(true, &[])).await
+        };
+        let recs = match recs {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "restoring auto-remove watchers");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "restoring auto-remove watchers");
+                return;
+            }
+        };
+        for r in recs.into_iter().filter(|r| r.options.auto_remove) {
+            if r.state.status.has_task() {
+                tracing::debug!(container = %r.id, "following an auto-remove container again");
+                self.watch_exit(engine, &r.id);
+            } else if r.state.status == Status::Exited {
+                tracing::debug!(container = %r.id, "removing an auto-remove container that exited meanwhile");
+                self.auto_remove(engine, &r.id).await;
+            }
+        }
+    }
+
     /// Removes an exited AutoRemove container.
     async fn auto_remove(self: &Arc<Self>, engine: &Engine, id: &str) {
         match remove_container(engine, id, true).await {

@@ -57,7 +57,11 @@ fn open_in_root(root: &Path, rel: &str, follow_last: bool) -> std::io::Result<Ow
 
 /// The host path `rel` resolves to inside `root` (resolved by the kernel as if `root`
 /// were `/`, then read back from the descriptor), checked to lie inside `root`.
-fn resolve_in_root(root: &Path, rel: &str, follow_last: bool) -> std::io::Result<PathBuf> {
+pub(crate) fn resolve_in_root(
+    root: &Path,
+    rel: &str,
+    follow_last: bool,
+) -> std::io::Result<PathBuf> {
     let fd = open_in_root(root, rel, follow_last)?;
     let path = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
     let root = fs::canonicalize(root)?;
@@ -93,7 +97,7 @@ fn base_name(p: &str) -> Result<String> {
 impl Engine {
     /// Runs `f` with the container's root filesystem reachable at a host path: the
     /// running container's own mount, or a temporary mount of its layers when stopped.
-    fn with_rootfs<T>(
+    pub(crate) fn with_rootfs<T>(
         &self,
         rec: &ContainerRecord,
         f: impl FnOnce(&Path) -> Result<T>,

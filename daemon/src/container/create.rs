@@ -103,7 +103,10 @@ impl Engine {
         let dir = self.container_dir(&id);
         let result = self.write_container_files(&id, &name, &opts, &img, &runtime, &dir);
         match result {
-            Ok(rec) => Ok(rec),
+            Ok(rec) => {
+                self.container_event(&rec, "create", &[]);
+                Ok(rec)
+            }
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
                 Err(e)

@@ -122,7 +122,7 @@ impl Engine {
             }
             process["env"] = Value::from(env);
         }
-        let exec_id = super::new_id()[..16].to_string();
+        let exec_id = super::new_id();
         let dir = rec.bundle.join(format!("exec-{exec_id}"));
         fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
         let fifo = |n: &str| -> Result<PathBuf> {

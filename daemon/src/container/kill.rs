@@ -73,6 +73,7 @@ impl Engine {
         let sig = parse_signal(signal.unwrap_or("KILL"))?;
         let (mut rec, task) = self.running_task(name)?;
         task.kill(sig, false)?;
+        self.container_event(&rec, "kill", &[("signal", sig.to_string())]);
         if sig == 9 || sig == 15 {
             rec.state.stopped_by_user = true;
             self.containers.save(&rec)?;
@@ -111,6 +112,7 @@ impl Engine {
         }
         let sig = parse_signal(rec.options.stop_signal.as_deref().unwrap_or("TERM"))?;
         let deadline = Instant::now() + Duration::from_secs(timeout.unwrap_or(10));
+        self.container_event(&rec, "kill", &[("signal", sig.to_string())]);
         let _ = task.kill(sig, false);
         loop {
             if let Ok((TaskStatus::Stopped(_), _)) = task.state() {
@@ -123,7 +125,9 @@ impl Engine {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.sync_state(self.containers.find(&rec.id)?)
+        let rec = self.sync_state(self.containers.find(&rec.id)?)?;
+        self.container_event(&rec, "stop", &[]);
+        Ok(rec)
     }
 
     /// Stops (if running) and starts a container again.

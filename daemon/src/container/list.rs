@@ -107,8 +107,10 @@ impl Engine {
                 other.id
             )));
         }
-        rec.name = new_name.to_string();
-        self.containers.save(&rec)
+        let old = std::mem::replace(&mut rec.name, new_name.to_string());
+        self.containers.save(&rec)?;
+        self.container_event(&rec, "rename", &[("oldName", format!("/{old}"))]);
+        Ok(())
     }
 }
 

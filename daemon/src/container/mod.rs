@@ -1,9 +1,11 @@
 //! Containers: records and their persistence, and the engine's container verbs, one
 //! file per verb (`create.rs`, `start.rs`, `stop.rs`, ...).
 
+pub mod archive;
 pub mod copy;
 pub mod create;
 pub mod exec;
+pub mod exec_registry;
 pub mod inspect;
 pub mod kill;
 pub mod list;
@@ -17,6 +19,7 @@ pub mod start;
 pub mod stats;
 pub mod store;
 pub mod sync;
+pub mod update;
 pub mod wait;
 
 /// A new random container ID (64 hex characters).

@@ -39,7 +39,9 @@ impl Engine {
         }
         ShimTask::connect(&rec.state.shim_address, &rec.id)?.pause()?;
         rec.state.status = Status::Paused;
-        self.containers.save(&rec)
+        self.containers.save(&rec)?;
+        self.container_event(&rec, "pause", &[]);
+        Ok(())
     }
 
     /// Thaws a paused container.
@@ -53,7 +55,9 @@ impl Engine {
         }
         ShimTask::connect(&rec.state.shim_address, &rec.id)?.resume()?;
         rec.state.status = Status::Running;
-        self.containers.save(&rec)
+        self.containers.save(&rec)?;
+        self.container_event(&rec, "unpause", &[]);
+        Ok(())
     }
 
     /// Sets the terminal size of a container started with a TTY.

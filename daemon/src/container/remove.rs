@@ -39,6 +39,8 @@ impl Engine {
         let rw = self.container_dir(&rec.id).join("rw");
         let _ = skiff_image_store::mount::unmount(&rw.join("fs"));
         self.containers.remove(&rec.id)?;
+        self.execs.forget_container(&rec.id);
+        self.container_event(&rec, "destroy", &[]);
         Ok(rec.id)
     }
 

@@ -55,6 +55,7 @@ impl Engine {
                 rec.state.oom_killed = false;
                 rec.state.stopped_by_user = false;
                 self.containers.save(&rec)?;
+                self.container_event(&rec, "start", &[]);
                 Ok(rec)
             }
             Err(e) => {

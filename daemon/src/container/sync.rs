@@ -86,7 +86,20 @@ impl Engine {
         if let Some(e) = error {
             rec.state.error = e;
         }
-        self.containers.save(&rec)?;
+        {
+            // Exits race (a waiter, the supervisor, a state check): the first to record
+            // this run's exit announces it; the others keep what it recorded.
+            let _lock = self.containers.lock()?;
+            if let Ok(current) = self.containers.find(&rec.id) {
+                if current.state.status == Status::Exited
+                    && current.state.started_at == rec.state.started_at
+                {
+                    return Ok(current);
+                }
+            }
+            self.containers.save(&rec)?;
+        }
+        self.container_event(&rec, "die", &[("exitCode", exit.code.to_string())]);
         Ok(rec)
     }
 

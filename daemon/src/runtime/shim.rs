@@ -171,10 +171,20 @@ fn exit_of(
 impl ShimTask {
     /// Connects to a shim at `address` (`unix:///...`).
     pub fn connect(address: &str, id: &str) -> Result<ShimTask> {
-        let client = Client::connect(address).map_err(|e| EngineError::Runtime {
+        let failed = |e: &dyn std::fmt::Display| EngineError::Runtime {
             container: id.to_string(),
             why: format!("cannot connect to shim at {address}: {e}"),
-        })?;
+        };
+        // Connected here rather than by ttrpc's `Client::connect`, which leaks the
+        // socket's descriptor when the connect fails (a shim that just went away).
+        let client = match address.strip_prefix("unix://") {
+            Some(path) if !path.starts_with('@') => {
+                let stream =
+                    std::os::unix::net::UnixStream::connect(path).map_err(|e| failed(&e))?;
+                Client::new(std::os::fd::IntoRawFd::into_raw_fd(stream)).map_err(|e| failed(&e))?
+            }
+            _ => Client::connect(address).map_err(|e| failed(&e))?,
+        };
         Ok(ShimTask {
             client: TaskClient::new(client),
             id: id.to_string(),
