@@ -27,10 +27,15 @@ pub struct Args {
     /// `--docker-socket PATH` (default `<run root>/docker.sock`, i.e.
     /// /run/skiff/docker.sock).
     pub docker_socket: Option<PathBuf>,
+    /// `--bridge-name NAME`: the default bridge's interface.
+    pub bridge_name: Option<String>,
+    /// `--bridge-subnet CIDR`: the default bridge's subnet.
+    pub bridge_subnet: Option<String>,
+    /// `--network-pool CIDR`: where user networks get subnets from.
+    pub network_pool: Option<String>,
 }
 
-const USAGE: &str =
-    "usage: skiffd [--config FILE] [--data-root DIR] [--run-root DIR] [--docker-socket PATH]";
+const USAGE: &str = "usage: skiffd [--config FILE] [--data-root DIR] [--run-root DIR] [--docker-socket PATH] [--bridge-name NAME] [--bridge-subnet CIDR] [--network-pool CIDR]";
 
 /// Parses flags (without the program name).
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
@@ -54,6 +59,9 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String
             "--data-root" => a.data_root = Some(value()?),
             "--run-root" => a.run_root = Some(value()?),
             "--docker-socket" => a.docker_socket = Some(value()?),
+            "--bridge-name" => a.bridge_name = Some(value()?.display().to_string()),
+            "--bridge-subnet" => a.bridge_subnet = Some(value()?.display().to_string()),
+            "--network-pool" => a.network_pool = Some(value()?.display().to_string()),
             "--version" => {
                 println!("skiffd {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
@@ -88,9 +96,19 @@ pub fn main() -> ! {
     if let Some(r) = args.run_root {
         config.run_root = r;
     }
+    if let Some(b) = args.bridge_name {
+        config.bridge_name = b;
+    }
+    if let Some(s) = args.bridge_subnet {
+        config.bridge_subnet = s;
+    }
+    if let Some(p) = args.network_pool {
+        config.network_pool = p;
+    }
     let socket = args
         .docker_socket
         .unwrap_or_else(|| config.run_root.join("docker.sock"));
+    let run_root = config.run_root.clone();
     let engine = Engine::open(config).unwrap_or_else(|e| fail(e, 1));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -98,6 +116,10 @@ pub fn main() -> ! {
         .build()
         .unwrap_or_else(|e| fail(format!("starting the async runtime: {e}"), 1));
     start_supervisor(engine.clone());
+    let dns = runtime.spawn(skiff_daemon::network::dns::run(
+        engine.networks().clone(),
+        engine.config().run_root.clone(),
+    ));
     runtime.block_on(async move {
         let listener = docker::bind(&socket)
             .unwrap_or_else(|e| fail(format!("docker api socket {}: {e}", socket.display()), 1));
@@ -115,6 +137,8 @@ pub fn main() -> ! {
         }
         let _ = std::fs::remove_file(&socket);
     });
+    dns.abort();
+    let _ = std::fs::remove_file(skiff_daemon::network::dns::marker_path(&run_root));
     std::process::exit(0)
 }
 
@@ -134,9 +158,12 @@ fn start_supervisor(engine: Engine) {
     std::thread::Builder::new()
         .name("supervisor".into())
         .spawn(move || {
-            let sup = Supervisor::new(engine);
+            let sup = Supervisor::new(engine.clone());
             if let Err(e) = sup.recover() {
                 tracing::error!(error = %e, "recovery failed");
+            }
+            if let Err(e) = engine.reconcile_networks() {
+                tracing::error!(error = %e, "network reconciliation failed");
             }
             tracing::info!("supervising containers");
             loop {

@@ -44,6 +44,15 @@ pub struct Global {
     /// Snapshotter for root filesystems.
     #[arg(long, global = true, value_enum)]
     pub snapshotter: Option<SnapshotterArg>,
+    /// The default bridge's interface name.
+    #[arg(long, global = true, env = "SKIFF_BRIDGE_NAME")]
+    pub bridge_name: Option<String>,
+    /// The default bridge's subnet (CIDR).
+    #[arg(long, global = true, env = "SKIFF_BRIDGE_SUBNET")]
+    pub bridge_subnet: Option<String>,
+    /// Where user networks without --subnet get a /24 from (CIDR).
+    #[arg(long, global = true, env = "SKIFF_NETWORK_POOL")]
+    pub network_pool: Option<String>,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,
@@ -73,6 +82,15 @@ impl Global {
         }
         if let Some(r) = &self.run_root {
             c.run_root = r.clone();
+        }
+        if let Some(b) = &self.bridge_name {
+            c.bridge_name = b.clone();
+        }
+        if let Some(s) = &self.bridge_subnet {
+            c.bridge_subnet = s.clone();
+        }
+        if let Some(p) = &self.network_pool {
+            c.network_pool = p.clone();
         }
         c.insecure_registries
             .extend(self.insecure_registries.iter().cloned());
@@ -198,6 +216,16 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(crate::commands::network::NetworkCommand),
+    /// List port mappings of a container, or look up one.
+    Port {
+        /// Container.
+        container: String,
+        /// PRIVATE_PORT[/PROTO].
+        port: Option<String>,
+    },
 }
 
 /// `container` subcommands.
@@ -301,9 +329,19 @@ pub struct RunArgs {
     /// Security options (no-new-privileges).
     #[arg(long)]
     pub security_opt: Vec<String>,
-    /// Connect a container to a network (none, host).
-    #[arg(long, alias = "net", default_value = "none")]
+    /// Connect a container to a network (bridge, none, host, container:NAME, or a
+    /// user-defined network).
+    #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Publish a container's port to the host: [ip:][hostPort:]containerPort[/tcp|udp].
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish every exposed port to a random host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Add a network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
     /// Restart policy (no, on-failure[:N], always, unless-stopped).
     #[arg(long, default_value = "no")]
     pub restart: String,

@@ -34,6 +34,14 @@ pub struct EngineConfig {
     pub log_max_size: u64,
     /// How many json-file logs are kept per container (current + rotated).
     pub log_max_files: u32,
+    /// The default bridge's interface name.
+    pub bridge_name: String,
+    /// The default bridge's subnet.
+    pub bridge_subnet: String,
+    /// Where user networks without `--subnet` get a /24 from.
+    pub network_pool: String,
+    /// Turn on IPv4 forwarding (for outbound NAT) when a bridge is set up.
+    pub ip_forward: bool,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +57,10 @@ impl Default for EngineConfig {
             shim_binary: None,
             log_max_size: 20 << 20,
             log_max_files: 5,
+            bridge_name: "skiff0".into(),
+            bridge_subnet: "10.77.0.0/16".into(),
+            network_pool: "10.78.0.0/16".into(),
+            ip_forward: true,
         }
     }
 }

@@ -9,6 +9,7 @@ use skiff_image_store::{Digest, ImageRecord, ImageStore, ProgressSink, PullOptio
 use crate::config::EngineConfig;
 use crate::container::store::ContainerStore;
 use crate::error::Result;
+use crate::network::Networks;
 use crate::runtime::shim::ShimLauncher;
 
 /// A skiff engine over one data root. Cheap to clone; clones share state.
@@ -18,6 +19,7 @@ pub struct Engine {
     images: ImageStore,
     pub(crate) containers: ContainerStore,
     pub(crate) shim: ShimLauncher,
+    pub(crate) networks: Networks,
 }
 
 impl Engine {
@@ -32,11 +34,20 @@ impl Engine {
                 .unwrap_or_else(ShimLauncher::locate_binary),
             socket_dir: config.run_root.join("s"),
         };
+        let networks = Networks::open(
+            &config.data_root.join("networks"),
+            &config.run_root.join("netns"),
+            &config.bridge_name,
+            &config.bridge_subnet,
+            &config.network_pool,
+            config.ip_forward,
+        )?;
         Ok(Engine {
             config,
             images,
             containers,
             shim,
+            networks,
         })
     }
 
@@ -48,6 +59,11 @@ impl Engine {
     /// Where container `id`'s OCI bundle lives while it has a task.
     pub fn bundle_dir(&self, id: &str) -> PathBuf {
         self.config.run_root.join("containers").join(id)
+    }
+
+    /// The engine's networks (create, list, remove, prune; the default bridge).
+    pub fn networks(&self) -> &Networks {
+        &self.networks
     }
 
     /// The settings in force.

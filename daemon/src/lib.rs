@@ -7,6 +7,7 @@ pub mod container;
 pub mod engine;
 pub mod error;
 pub mod images;
+pub mod network;
 pub mod runtime;
 pub mod spec;
 pub mod supervisor;

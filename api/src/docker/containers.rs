@@ -12,7 +12,6 @@ use bollard_stubs::models::{
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use skiff_daemon::container::list::Filter;
-use skiff_daemon::container::options::NetworkMode;
 use skiff_daemon::container::record::{ContainerRecord, Status};
 use tokio::sync::{broadcast, mpsc};
 
@@ -393,12 +392,7 @@ pub fn summary(r: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> Conta
         Status::Exited => ContainerSummaryStateEnum::EXITED,
         Status::Dead => ContainerSummaryStateEnum::DEAD,
     };
-    let network = match &r.options.network {
-        NetworkMode::None => "none".to_string(),
-        NetworkMode::Host => "host".to_string(),
-        NetworkMode::Bridge => "bridge".to_string(),
-        NetworkMode::Container(c) => format!("container:{c}"),
-    };
+    let network = r.options.network.docker_name();
     ContainerSummary {
         id: Some(r.id.clone()),
         names: Some(vec![format!("/{}", r.name)]),

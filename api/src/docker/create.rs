@@ -7,6 +7,7 @@ use bollard_stubs::models::{ContainerCreateBody, HostConfig, MountType, RestartP
 use skiff_daemon::container::options::{
     CreateOptions, NetworkMode, Resources, RestartPolicy, TmpfsMount, VolumeMount,
 };
+use skiff_daemon::network::{ports, PortSpec};
 
 use super::ApiError;
 
@@ -87,6 +88,9 @@ pub fn create_options(
         privileged: host.privileged.unwrap_or(false),
         no_new_privileges: security_opts(&host)?,
         network: network_mode(host.network_mode.as_deref())?,
+        publish: port_bindings(&host)?,
+        publish_all: host.publish_all_ports.unwrap_or(false),
+        network_aliases: network_aliases(&body, host.network_mode.as_deref()),
         restart,
         auto_remove,
         init: host.init.unwrap_or(false),
@@ -103,18 +107,63 @@ pub fn create_options(
     Ok((opts, warnings))
 }
 
-/// Docker's NetworkMode. Only `none` and `host` exist in skiff so far: Docker's default
-/// (`bridge`, `default` or empty, which is what `docker run` sends) is mapped to `none`
-/// until bridge networking lands in its own issue, so containers get loopback only.
+/// Docker's NetworkMode: `bridge` (also `default` or empty, what `docker run` sends),
+/// `none`, `host`, `container:NAME`, or a user-defined network's name.
 fn network_mode(mode: Option<&str>) -> Result<NetworkMode, ApiError> {
-    Ok(match mode.unwrap_or("") {
-        "" | "default" | "bridge" | "none" => NetworkMode::None,
-        "host" => NetworkMode::Host,
-        other => match other.strip_prefix("container:") {
-            Some(c) if !c.is_empty() => NetworkMode::Container(c.to_string()),
-            _ => return Err(ApiError::not_found(format!("network {other} not found"))),
-        },
-    })
+    let mode = mode.unwrap_or("");
+    if mode == "container:" {
+        return Err(ApiError::bad_request(
+            "--network container: needs a container name or ID",
+        ));
+    }
+    Ok(NetworkMode::parse(mode))
+}
+
+/// HostConfig.PortBindings (`-p`) as the engine's port requests.
+fn port_bindings(host: &HostConfig) -> Result<Vec<PortSpec>, ApiError> {
+    let mut out = Vec::new();
+    let mut keys: Vec<_> = host.port_bindings.iter().flatten().collect();
+    keys.sort_by(|a, b| a.0.cmp(b.0));
+    for (container, bindings) in keys {
+        let (container_port, proto) =
+            ports::parse_container_port(container).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let bindings = bindings.clone().unwrap_or_default();
+        let list = if bindings.is_empty() {
+            vec![Default::default()]
+        } else {
+            bindings
+        };
+        for b in list {
+            let b: bollard_stubs::models::PortBinding = b;
+            let ip = b.host_ip.unwrap_or_default();
+            let port = b.host_port.unwrap_or_default();
+            let spec = format!("{ip}:{port}:{container_port}/{}", proto.as_str());
+            let spec = if ip.is_empty() {
+                format!("{port}:{container_port}/{}", proto.as_str())
+            } else {
+                spec
+            };
+            let spec = spec.trim_start_matches(':').to_string();
+            out.push(ports::parse_publish(&spec).map_err(|e| ApiError::bad_request(e.to_string()))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Aliases of the endpoint for the container's own network (NetworkingConfig).
+fn network_aliases(body: &ContainerCreateBody, mode: Option<&str>) -> Vec<String> {
+    let Some(eps) = body
+        .networking_config
+        .as_ref()
+        .and_then(|n| n.endpoints_config.as_ref())
+    else {
+        return Vec::new();
+    };
+    let mode = mode.unwrap_or("");
+    eps.iter()
+        .filter(|(name, _)| name.as_str() == mode)
+        .flat_map(|(_, ep)| ep.aliases.clone().unwrap_or_default())
+        .collect()
 }
 
 fn restart_policy(host: &HostConfig) -> Result<RestartPolicy, ApiError> {
@@ -176,15 +225,6 @@ fn resources(host: &HostConfig) -> Resources {
 
 /// Options that change what a container is and that skiff cannot do yet.
 fn refuse_unsupported(host: &HostConfig) -> Result<(), ApiError> {
-    let ports = host.port_bindings.as_ref().is_some_and(|p| {
-        p.values()
-            .any(|b| b.as_ref().is_some_and(|b| !b.is_empty()))
-    });
-    if ports || host.publish_all_ports.unwrap_or(false) {
-        return Err(ApiError::bad_request(
-            "publishing ports (-p, -P) needs bridge networking, which skiff does not have yet; use --network host",
-        ));
-    }
     if host.devices.as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(ApiError::bad_request(
             "--device is not available yet in skiff",
@@ -390,7 +430,7 @@ mod tests {
         assert_eq!(o.image, "alpine");
         assert_eq!(o.cmd, ["echo", "hello"]);
         assert!(o.auto_remove);
-        assert_eq!(o.network, NetworkMode::None);
+        assert_eq!(o.network, NetworkMode::Bridge);
         assert_eq!(o.restart, RestartPolicy::No);
         assert_eq!(o.entrypoint, None);
         assert_eq!(o.user, None);
@@ -428,7 +468,8 @@ mod tests {
     fn refuses_what_skiff_cannot_do() {
         let bad = [
             r#"{"Image":""}"#,
-            r#"{"Image":"a","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}"#,
+            r#"{"Image":"a","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"x"}]}}}"#,
+            r#"{"Image":"a","HostConfig":{"PortBindings":{"80/sctp":[{"HostPort":"80"}]}}}"#,
             r#"{"Image":"a","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#,
             r#"{"Image":"a","HostConfig":{"Binds":["rel/path:/x"]}}"#,
             r#"{"Image":"a","HostConfig":{"Binds":["/x:/y:bogus"]}}"#,
@@ -440,12 +481,17 @@ mod tests {
             let e = create_options(None, body(b)).unwrap_err();
             assert_eq!(e.status, hyper::StatusCode::BAD_REQUEST, "{b}: {e}");
         }
-        let e = create_options(
+        let (o, _) = create_options(
             None,
-            body(r#"{"Image":"a","HostConfig":{"NetworkMode":"mynet"}}"#),
+            body(r#"{"Image":"a","HostConfig":{"NetworkMode":"mynet","PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}],"53/udp":null}},"NetworkingConfig":{"EndpointsConfig":{"mynet":{"Aliases":["web"]}}}}"#),
         )
-        .unwrap_err();
-        assert_eq!(e.status, hyper::StatusCode::NOT_FOUND);
-        assert_eq!(e.message, "network mynet not found");
+        .unwrap();
+        assert_eq!(o.network, NetworkMode::Named("mynet".into()));
+        assert_eq!(o.network_aliases, ["web"]);
+        assert_eq!(o.publish.len(), 2);
+        assert_eq!(o.publish[0].container_port, 53);
+        assert_eq!(o.publish[0].host_port, 0);
+        assert_eq!(o.publish[1].host_port, 8080);
+        assert_eq!(o.publish[1].host_ip, Some(std::net::Ipv4Addr::LOCALHOST));
     }
 }

@@ -13,7 +13,7 @@ use hyper::Method;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
 
-use super::{containers, images, percent_decode, system, version};
+use super::{containers, images, networks, percent_decode, system, version};
 use super::{ApiError, DockerApi, Query, Request, Response};
 
 /// Binds the API socket at `path` with mode 0660, creating its directory. A stale
@@ -99,6 +99,7 @@ async fn route(api: &DockerApi, req: Request) -> Result<Response, ApiError> {
         (&Method::GET, "info", 1) => system::info(api).await,
         (_, "images", n) if n > 1 => images::route(api, &method, &segs[1..], &q).await,
         (_, "containers", n) if n > 1 => containers::route(api, req, &segs[1..], &q, ver).await,
+        (_, "networks", _) => networks::route(api, req, &segs[1..], &q).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }

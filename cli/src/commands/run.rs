@@ -60,15 +60,10 @@ fn parse_restart(r: &str) -> Result<RestartPolicy, EngineError> {
 }
 
 fn parse_network(n: &str) -> Result<NetworkMode, EngineError> {
-    Ok(match n {
-        "none" => NetworkMode::None,
-        "host" => NetworkMode::Host,
-        "bridge" | "default" => NetworkMode::Bridge,
-        other => match other.strip_prefix("container:") {
-            Some(c) if !c.is_empty() => NetworkMode::Container(c.to_string()),
-            _ => return Err(invalid(format!("network {other} not found"))),
-        },
-    })
+    if n.starts_with("container:") && n.len() == "container:".len() {
+        return Err(invalid("--network container: needs a container name or ID".into()));
+    }
+    Ok(NetworkMode::parse(n))
 }
 
 fn read_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>, EngineError> {
@@ -179,6 +174,13 @@ pub fn create_options(a: &RunArgs) -> Result<CreateOptions, EngineError> {
         privileged: a.privileged,
         no_new_privileges,
         network: parse_network(&a.network)?,
+        publish: a
+            .publish
+            .iter()
+            .map(|p| skiff_daemon::network::ports::parse_publish(p))
+            .collect::<Result<_, _>>()?,
+        publish_all: a.publish_all,
+        network_aliases: a.network_alias.clone(),
         restart: parse_restart(&a.restart)?,
         auto_remove: a.rm,
         init: a.init,
