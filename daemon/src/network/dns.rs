@@ -201,6 +201,7 @@ pub fn is_served(run_root: &Path) -> bool {
 /// line with the user networks that exist (new networks get one, removed ones lose it).
 pub async fn run(networks: Networks, run_root: PathBuf) {
     let marker = marker_path(&run_root);
+    let _ = std::fs::create_dir_all(&run_root);
     if let Err(e) = std::fs::write(&marker, std::process::id().to_string()) {
         tracing::warn!(error = %e, path = %marker.display(), "embedded DNS: cannot write marker");
     }
