@@ -293,7 +293,7 @@ fn user_networks_resolve_names_and_guard_their_state() {
     assert!(e.contains("invalid subnet"), "{e}");
     let e = t.fails(&["network", "create", "--subnet", "banana", "n"]);
     assert!(e.contains("invalid subnet"), "{e}");
-    let e = t.fails(&["network", "create", "--subnet", "10.241.3.0/24", "--gateway", "10.9.9.9", "n"]);
+    let e = t.fails(&["network", "create", "--subnet", "10.241.202.0/24", "--gateway", "10.9.9.9", "n"]);
     assert!(e.contains("--gateway"), "{e}");
     let e = t.fails(&["network", "create", "host"]);
     assert!(e.contains("pre-defined"), "{e}");

@@ -156,7 +156,9 @@ impl Networks {
         }
         let subnet: Subnet = self.default_subnet.parse()?;
         let all = self.store.list()?;
-        self.check_overlap(&subnet, &all, None)?;
+        // The default bridge may exist already: another data root on this host shares
+        // it, or this one's record was lost.
+        self.check_overlap(&subnet, &all, Some(&self.default_bridge))?;
         let rec = NetworkRecord {
             id: new_id(),
             name: DEFAULT_NETWORK.to_string(),
