@@ -216,10 +216,17 @@ fn default_bridge_connects_containers_and_publishes_ports() {
     let t = NetTest::new(1);
     let (p1, p2) = (free_port(), free_port());
     t.ok(&[
-        "run", "-d", "--name", "web",
-        "-p", &format!("127.0.0.1:{p1}:80"),
-        "-p", &format!("{p2}:80"),
-        "alpine", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{p1}:80"),
+        "-p",
+        &format!("{p2}:80"),
+        "alpine",
+        "sh",
+        "-c",
         "mkdir /www && echo hello-web > /www/index.html && exec httpd -f -p 80 -h /www",
     ]);
     let ip = t.ip_of("web");
@@ -229,25 +236,56 @@ fn default_bridge_connects_containers_and_publishes_ports() {
     // Container to container over the bridge.
     let o = t.run(&["run", "--rm", "alpine", "sh", "-c",
         &format!("for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://{ip}/ && exit 0; sleep 0.3; done; exit 1")]);
-    assert_eq!(out(&o), "hello-web\n", "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        out(&o),
+        "hello-web\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The client had its own address, default route and files.
-    let o = t.ok(&["run", "--rm", "alpine", "sh", "-c", "ip route; cat /etc/hosts; hostname"]);
+    let o = t.ok(&[
+        "run",
+        "--rm",
+        "alpine",
+        "sh",
+        "-c",
+        "ip route; cat /etc/hosts; hostname",
+    ]);
     assert!(o.contains("default via 10.241.1.1 dev eth0"), "{o}");
     let hostname = o.lines().last().unwrap();
-    assert!(o.contains(&format!("10.241.1.")) && o.contains(&format!("\t{hostname}")), "{o}");
+    assert!(
+        o.contains("10.241.1.") && o.contains(&format!("\t{hostname}")),
+        "{o}"
+    );
 
     // Published ports answer from the host on 127.0.0.1 (both the 127.0.0.1-bound
     // and the all-addresses one).
     assert!(http_get(&format!("127.0.0.1:{p1}"), "/").contains("hello-web"));
     assert!(http_get(&format!("127.0.0.1:{p2}"), "/").contains("hello-web"));
     let ports = t.ok(&["port", "web"]);
-    assert!(ports.contains(&format!("80/tcp -> 127.0.0.1:{p1}")), "{ports}");
-    assert!(ports.contains(&format!("80/tcp -> 0.0.0.0:{p2}")), "{ports}");
+    assert!(
+        ports.contains(&format!("80/tcp -> 127.0.0.1:{p1}")),
+        "{ports}"
+    );
+    assert!(
+        ports.contains(&format!("80/tcp -> 0.0.0.0:{p2}")),
+        "{ports}"
+    );
     assert_eq!(t.ok(&["port", "web", "80/tcp"]).lines().count(), 2);
 
     // A random host port (-p containerPort).
-    t.ok(&["run", "-d", "--name", "rnd", "-p", "80", "alpine", "sh", "-c",
-        "mkdir /w && echo rnd > /w/index.html && exec httpd -f -p 80 -h /w"]);
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rnd",
+        "-p",
+        "80",
+        "alpine",
+        "sh",
+        "-c",
+        "mkdir /w && echo rnd > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
     let rnd = t.ok(&["port", "rnd", "80"]);
     let rnd_port = rnd.trim().rsplit(':').next().unwrap().to_string();
     assert!(http_get(&format!("127.0.0.1:{rnd_port}"), "/").contains("rnd"));
@@ -255,11 +293,29 @@ fn default_bridge_connects_containers_and_publishes_ports() {
     // Bad input: a clear error, nothing changes.
     let rules_before = nat_rules("SKIFF-sktest1").len();
     let containers_before = t.ok(&["ps", "-aq"]).lines().count();
-    let e = t.fails(&["run", "-d", "--name", "clash", "-p", &format!("{p2}:80"), "alpine", "sleep", "30"]);
+    let e = t.fails(&[
+        "run",
+        "-d",
+        "--name",
+        "clash",
+        "-p",
+        &format!("{p2}:80"),
+        "alpine",
+        "sleep",
+        "30",
+    ]);
     assert!(e.contains("already allocated by container web"), "{e}");
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let held_port = held.local_addr().unwrap().port();
-    let e = t.fails(&["run", "-d", "-p", &format!("127.0.0.1:{held_port}:80"), "alpine", "sleep", "30"]);
+    let e = t.fails(&[
+        "run",
+        "-d",
+        "-p",
+        &format!("127.0.0.1:{held_port}:80"),
+        "alpine",
+        "sleep",
+        "30",
+    ]);
     assert!(e.contains("the host cannot bind it"), "{e}");
     drop(held);
     assert_eq!(nat_rules("SKIFF-sktest1").len(), rules_before);
@@ -267,7 +323,16 @@ fn default_bridge_connects_containers_and_publishes_ports() {
         let e = t.fails(&["run", "-d", "-p", bad, "alpine", "true"]);
         assert!(e.contains("invalid port specification"), "{bad}: {e}");
     }
-    let e = t.fails(&["run", "--rm", "--network", "none", "-p", "80", "alpine", "true"]);
+    let e = t.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-p",
+        "80",
+        "alpine",
+        "true",
+    ]);
     assert!(e.contains("conflicting options"), "{e}");
     // The two failed starts left created containers (as Docker does); nothing else.
     assert_eq!(t.ok(&["ps", "-aq"]).lines().count(), containers_before + 2);
@@ -293,7 +358,15 @@ fn user_networks_resolve_names_and_guard_their_state() {
     assert!(e.contains("invalid subnet"), "{e}");
     let e = t.fails(&["network", "create", "--subnet", "banana", "n"]);
     assert!(e.contains("invalid subnet"), "{e}");
-    let e = t.fails(&["network", "create", "--subnet", "10.241.202.0/24", "--gateway", "10.9.9.9", "n"]);
+    let e = t.fails(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.241.202.0/24",
+        "--gateway",
+        "10.9.9.9",
+        "n",
+    ]);
     assert!(e.contains("--gateway"), "{e}");
     let e = t.fails(&["network", "create", "host"]);
     assert!(e.contains("pre-defined"), "{e}");
@@ -303,7 +376,13 @@ fn user_networks_resolve_names_and_guard_their_state() {
 
     let net_id = t.ok(&["network", "create", "--subnet", "10.241.102.0/24", "front"]);
     let net_id = net_id.trim();
-    let e = t.fails(&["network", "create", "--subnet", "10.241.102.128/25", "other"]);
+    let e = t.fails(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.241.102.128/25",
+        "other",
+    ]);
     assert!(e.contains("overlaps with network front"), "{e}");
     let e = t.fails(&["network", "create", "--subnet", "10.241.2.0/24", "other"]);
     assert!(e.contains("overlaps with network bridge"), "{e}");
@@ -316,18 +395,50 @@ fn user_networks_resolve_names_and_guard_their_state() {
         assert!(ls.contains(n), "{ls}");
     }
 
-    t.ok(&["run", "-d", "--name", "srv", "--network", "front", "--network-alias", "api",
-        "alpine", "sh", "-c", "mkdir /w && echo hi > /w/i && exec httpd -f -p 8080 -h /w"]);
-    t.ok(&["run", "-d", "--name", "ncs", "--network", "front", "alpine", "sh", "-c",
-        "while true; do echo via-nc | nc -l -p 5000; done"]);
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "front",
+        "--network-alias",
+        "api",
+        "alpine",
+        "sh",
+        "-c",
+        "mkdir /w && echo hi > /w/i && exec httpd -f -p 8080 -h /w",
+    ]);
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ncs",
+        "--network",
+        "front",
+        "alpine",
+        "sh",
+        "-c",
+        "while true; do echo via-nc | nc -l -p 5000; done",
+    ]);
     assert!(t.ip_of("srv").starts_with("10.241.102."));
     // Names and aliases resolve without a daemon, through /etc/hosts.
     let o = t.run(&["run", "--rm", "--network", "front", "alpine", "sh", "-c",
         "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://srv:8080/i && wget -qO- http://api:8080/i && exit 0; sleep 0.3; done; exit 1"]);
-    assert_eq!(out(&o), "hi\nhi\n", "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        out(&o),
+        "hi\nhi\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = t.run(&["run", "--rm", "--network", "front", "alpine", "sh", "-c",
         "for i in 1 2 3 4 5 6 7 8 9 10; do r=$(nc ncs 5000 </dev/null) && [ -n \"$r\" ] && echo $r && exit 0; sleep 0.3; done; exit 1"]);
-    assert_eq!(out(&o), "via-nc\n", "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        out(&o),
+        "via-nc\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Not on the default bridge.
     let o = t.run(&["run", "--rm", "alpine", "grep", "-c", "srv", "/etc/hosts"]);
     assert_eq!(out(&o).trim(), "0");
@@ -337,10 +448,25 @@ fn user_networks_resolve_names_and_guard_their_state() {
 
     // connect / disconnect a running container of the default bridge.
     t.ok(&["run", "-d", "--name", "roamer", "alpine", "sleep", "600"]);
-    t.ok(&["network", "connect", "--alias", "wanderer", "front", "roamer"]);
+    t.ok(&[
+        "network", "connect", "--alias", "wanderer", "front", "roamer",
+    ]);
     let addrs = t.ok(&["exec", "roamer", "ip", "-4", "-o", "addr"]);
-    assert!(addrs.contains("eth1") && addrs.contains("10.241.102."), "{addrs}");
-    let o = t.run(&["run", "--rm", "--network", "front", "alpine", "ping", "-c1", "-W2", "wanderer"]);
+    assert!(
+        addrs.contains("eth1") && addrs.contains("10.241.102."),
+        "{addrs}"
+    );
+    let o = t.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "alpine",
+        "ping",
+        "-c1",
+        "-W2",
+        "wanderer",
+    ]);
     assert!(o.status.success(), "{}", out(&o));
     let e = t.fails(&["network", "connect", "front", "roamer"]);
     assert!(e.contains("already exists"), "{e}");
@@ -367,21 +493,61 @@ fn user_networks_resolve_names_and_guard_their_state() {
 fn none_host_and_container_modes() {
     let t = NetTest::new(3);
     assert_eq!(
-        t.ok(&["run", "--rm", "--network", "none", "alpine", "ls", "/sys/class/net"]),
+        t.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "alpine",
+            "ls",
+            "/sys/class/net"
+        ]),
         "lo\n"
     );
     t.ok(&["run", "-d", "--name", "base", "alpine", "sleep", "600"]);
     let ip = t.ip_of("base");
     // The host's interfaces, among them this test's bridge.
-    let host_view = t.ok(&["run", "--rm", "--network", "host", "alpine", "ls", "/sys/class/net"]);
+    let host_view = t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "alpine",
+        "ls",
+        "/sys/class/net",
+    ]);
     assert!(host_view.lines().any(|l| l == "sktest3"), "{host_view}");
     // Sharing another container's namespace: same address.
-    let shared = t.ok(&["run", "--rm", "--network", "container:base", "alpine", "ip", "-4", "-o", "addr"]);
+    let shared = t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:base",
+        "alpine",
+        "ip",
+        "-4",
+        "-o",
+        "addr",
+    ]);
     assert!(shared.contains(&format!("{ip}/24")), "{shared}");
     t.ok(&["create", "--name", "sleeper", "alpine", "true"]);
-    let e = t.fails(&["run", "--rm", "--network", "container:sleeper", "alpine", "true"]);
+    let e = t.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:sleeper",
+        "alpine",
+        "true",
+    ]);
     assert!(e.contains("not running"), "{e}");
-    let e = t.fails(&["run", "--rm", "--network", "container:ghost", "alpine", "true"]);
+    let e = t.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:ghost",
+        "alpine",
+        "true",
+    ]);
     assert!(e.contains("No such container"), "{e}");
 }
 
@@ -399,13 +565,20 @@ impl Skiffd {
         let socket = dir.join("docker.sock");
         let log = dir.join("skiffd.log");
         let args = vec![
-            "--config".to_string(), "/dev/null".into(),
-            "--data-root".into(), t.s.root.display().to_string(),
-            "--run-root".into(), t.s.run_root.display().to_string(),
-            "--docker-socket".into(), socket.display().to_string(),
-            "--bridge-name".into(), t.bridge.clone(),
-            "--bridge-subnet".into(), t.subnet.clone(),
-            "--network-pool".into(), t.pool.clone(),
+            "--config".to_string(),
+            "/dev/null".into(),
+            "--data-root".into(),
+            t.s.root.display().to_string(),
+            "--run-root".into(),
+            t.s.run_root.display().to_string(),
+            "--docker-socket".into(),
+            socket.display().to_string(),
+            "--bridge-name".into(),
+            t.bridge.clone(),
+            "--bridge-subnet".into(),
+            t.subnet.clone(),
+            "--network-pool".into(),
+            t.pool.clone(),
         ];
         let mut d = Skiffd {
             child: Self::spawn(&args, &log),
@@ -439,7 +612,11 @@ impl Skiffd {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("skiffd exited ({status}):\n{}", self.log_text());
             }
-            assert!(Instant::now() < deadline, "skiffd not ready:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "skiffd not ready:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -482,7 +659,11 @@ impl Skiffd {
 
     fn fails(&self, args: &[&str]) -> String {
         let o = self.docker(args);
-        assert!(!o.status.success(), "docker {args:?} should fail: {}", out(&o));
+        assert!(
+            !o.status.success(),
+            "docker {args:?} should fail: {}",
+            out(&o)
+        );
         String::from_utf8_lossy(&o.stderr).into_owned()
     }
 }
@@ -522,32 +703,91 @@ fn docker_cli_networks_ports_dns_and_recovery_after_kill9() {
     for n in ["bridge", "dn", "host", "none"] {
         assert!(ls.contains(n), "{ls}");
     }
-    let inspect: serde_json::Value = serde_json::from_str(&d.ok(&["network", "inspect", "dn"])).unwrap();
+    let inspect: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "dn"])).unwrap();
     assert_eq!(inspect[0]["IPAM"]["Config"][0]["Gateway"], "10.241.104.1");
     let e = d.fails(&["network", "inspect", "nope"]);
     assert!(e.contains("not found"), "{e}");
 
     let (p1, p2) = (free_port(), free_port());
-    d.ok(&["run", "-d", "--name", "dweb", "--network", "dn", "--network-alias", "webalias",
-        "-p", &format!("127.0.0.1:{p1}:80"), "alpine", "sh", "-c",
-        "mkdir /w && echo docker-web > /w/index.html && exec httpd -f -p 80 -h /w"]);
-    d.ok(&["run", "-d", "--name", "bweb", "-p", &format!("{p2}:80"), "alpine", "sh", "-c",
-        "mkdir /w && echo bridge-web > /w/index.html && exec httpd -f -p 80 -h /w"]);
-    assert_eq!(d.ok(&["port", "dweb"]).trim(), format!("80/tcp -> 127.0.0.1:{p1}"));
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dweb",
+        "--network",
+        "dn",
+        "--network-alias",
+        "webalias",
+        "-p",
+        &format!("127.0.0.1:{p1}:80"),
+        "alpine",
+        "sh",
+        "-c",
+        "mkdir /w && echo docker-web > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "bweb",
+        "-p",
+        &format!("{p2}:80"),
+        "alpine",
+        "sh",
+        "-c",
+        "mkdir /w && echo bridge-web > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
+    assert_eq!(
+        d.ok(&["port", "dweb"]).trim(),
+        format!("80/tcp -> 127.0.0.1:{p1}")
+    );
     assert!(http_get(&format!("127.0.0.1:{p1}"), "/").contains("docker-web"));
     assert!(http_get(&format!("127.0.0.1:{p2}"), "/").contains("bridge-web"));
-    let e = d.fails(&["run", "-d", "-p", &format!("127.0.0.1:{p1}:80"), "alpine", "true"]);
+    let e = d.fails(&[
+        "run",
+        "-d",
+        "-p",
+        &format!("127.0.0.1:{p1}:80"),
+        "alpine",
+        "true",
+    ]);
     assert!(e.contains("already allocated"), "{e}");
 
     // The embedded DNS server answers for the network's containers.
     let dweb_ip = t.ip_of("dweb");
     // (Checked first: a query must never leave for the host's resolvers.)
-    let resolv = d.ok(&["run", "--rm", "--network", "dn", "alpine", "cat", "/etc/resolv.conf"]);
+    let resolv = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "alpine",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
     assert_eq!(nameservers(&resolv), ["10.241.104.1"], "{resolv}");
-    let o = d.ok(&["run", "--rm", "--network", "dn", "alpine", "sh", "-c",
-        "for i in 1 2 3 4 5 6 7 8 9 10; do nslookup webalias && exit 0; sleep 0.3; done; exit 1"]);
+    let o = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "alpine",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do nslookup webalias && exit 0; sleep 0.3; done; exit 1",
+    ]);
     assert!(o.contains(&format!("Address: {dweb_ip}")), "{o}");
-    let o = d.ok(&["run", "--rm", "--network", "dn", "alpine", "wget", "-qO-", "http://dweb/"]);
+    let o = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "alpine",
+        "wget",
+        "-qO-",
+        "http://dweb/",
+    ]);
     assert_eq!(o, "docker-web\n");
     let e = d.fails(&["network", "rm", "dn"]);
     assert!(e.contains("active endpoints"), "{e}");
@@ -555,7 +795,19 @@ fn docker_cli_networks_ports_dns_and_recovery_after_kill9() {
     // A crash: skiffd is killed, and a container's shim and process die with nobody
     // watching. After the restart, its veth, rules, address and namespace are gone,
     // and the other containers keep their addresses and ports.
-    d.ok(&["run", "-d", "--name", "victim", "--network", "dn", "-p", "80", "alpine", "sleep", "600"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "victim",
+        "--network",
+        "dn",
+        "-p",
+        "80",
+        "alpine",
+        "sleep",
+        "600",
+    ]);
     let victim = t.id_of("victim");
     let victim_veth = veth_of(&t.s.root, &victim);
     assert_eq!(victim_veth.len(), 1);
@@ -569,7 +821,9 @@ fn docker_cli_networks_ports_dns_and_recovery_after_kill9() {
         libc::kill(pid as i32, libc::SIGKILL);
     }
     d.kill9_and_restart();
-    eventually("victim's veth removed", || !host_link_exists(&victim_veth[0]));
+    eventually("victim's veth removed", || {
+        !host_link_exists(&victim_veth[0])
+    });
     eventually("victim's rules removed", || nat_rules(&victim).is_empty());
     eventually("victim's namespace unpinned", || {
         !t.s.run_root.join("netns").join(&victim).exists()
@@ -581,10 +835,26 @@ fn docker_cli_networks_ports_dns_and_recovery_after_kill9() {
     assert!(http_get(&format!("127.0.0.1:{p1}"), "/").contains("docker-web"));
     assert!(http_get(&format!("127.0.0.1:{p2}"), "/").contains("bridge-web"));
     // DNS is served again by the new skiffd.
-    let resolv = d.ok(&["run", "--rm", "--network", "dn", "alpine", "cat", "/etc/resolv.conf"]);
+    let resolv = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "alpine",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
     assert_eq!(nameservers(&resolv), ["10.241.104.1"], "{resolv}");
-    let o = d.ok(&["run", "--rm", "--network", "dn", "alpine", "sh", "-c",
-        "for i in 1 2 3 4 5 6 7 8 9 10; do nslookup dweb && exit 0; sleep 0.3; done; exit 1"]);
+    let o = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "alpine",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do nslookup dweb && exit 0; sleep 0.3; done; exit 1",
+    ]);
     assert!(o.contains(&format!("Address: {dweb_ip}")), "{o}");
 
     d.ok(&["rm", "-f", "dweb", "bweb", "victim"]);

@@ -125,8 +125,8 @@ fn port_bindings(host: &HostConfig) -> Result<Vec<PortSpec>, ApiError> {
     let mut keys: Vec<_> = host.port_bindings.iter().flatten().collect();
     keys.sort_by(|a, b| a.0.cmp(b.0));
     for (container, bindings) in keys {
-        let (container_port, proto) =
-            ports::parse_container_port(container).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let (container_port, proto) = ports::parse_container_port(container)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let bindings = bindings.clone().unwrap_or_default();
         let list = if bindings.is_empty() {
             vec![Default::default()]
@@ -144,7 +144,9 @@ fn port_bindings(host: &HostConfig) -> Result<Vec<PortSpec>, ApiError> {
                 spec
             };
             let spec = spec.trim_start_matches(':').to_string();
-            out.push(ports::parse_publish(&spec).map_err(|e| ApiError::bad_request(e.to_string()))?);
+            out.push(
+                ports::parse_publish(&spec).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            );
         }
     }
     Ok(out)

@@ -82,9 +82,14 @@ async fn create(api: &DockerApi, req: Request) -> Result<Response, ApiError> {
         }
     }
     if body["EnableIPv6"].as_bool().unwrap_or(false) {
-        return Err(ApiError::bad_request("IPv6 networks are not supported by skiff"));
+        return Err(ApiError::bad_request(
+            "IPv6 networks are not supported by skiff",
+        ));
     }
-    let configs = body["IPAM"]["Config"].as_array().cloned().unwrap_or_default();
+    let configs = body["IPAM"]["Config"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if configs.len() > 1 {
         return Err(ApiError::bad_request(
             "skiff networks have one IPv4 subnet; pass at most one --subnet",

@@ -115,7 +115,11 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> Result<u8, EngineError> {
             }
             for n in nets {
                 let id = n["Id"].as_str().unwrap_or_default();
-                let id = if no_trunc { id } else { &id[..12.min(id.len())] };
+                let id = if no_trunc {
+                    id
+                } else {
+                    &id[..12.min(id.len())]
+                };
                 if quiet {
                     println!("{id}");
                 } else {

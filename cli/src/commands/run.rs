@@ -61,7 +61,9 @@ fn parse_restart(r: &str) -> Result<RestartPolicy, EngineError> {
 
 fn parse_network(n: &str) -> Result<NetworkMode, EngineError> {
     if n.starts_with("container:") && n.len() == "container:".len() {
-        return Err(invalid("--network container: needs a container name or ID".into()));
+        return Err(invalid(
+            "--network container: needs a container name or ID".into(),
+        ));
     }
     Ok(NetworkMode::parse(n))
 }

@@ -14,7 +14,9 @@ use super::record::ContainerRecord;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::network::files::{self, HostEntry};
-use crate::network::{dns, netns, ports, Member, NetworkError, NetworkRecord, PortBinding, PortSpec};
+use crate::network::{
+    dns, netns, ports, Member, NetworkError, NetworkRecord, PortBinding, PortSpec,
+};
 
 impl Engine {
     /// Validates the network options of a create request before anything is written.
@@ -52,7 +54,11 @@ impl Engine {
     }
 
     /// `-P`: adds the image's exposed ports (random host ports) to `-p`.
-    pub(crate) fn add_exposed_ports(&self, opts: &mut CreateOptions, image_config: &serde_json::Value) {
+    pub(crate) fn add_exposed_ports(
+        &self,
+        opts: &mut CreateOptions,
+        image_config: &serde_json::Value,
+    ) {
         if !opts.publish_all {
             return;
         }
@@ -107,7 +113,12 @@ impl Engine {
                 let primary = rec.options.network.network_name().unwrap_or_default();
                 let net = self.networks.find(primary)?;
                 if !net.members.contains_key(&rec.id) {
-                    self.networks.join(primary, &rec.id, &rec.name, &rec.options.network_aliases)?;
+                    self.networks.join(
+                        primary,
+                        &rec.id,
+                        &rec.name,
+                        &rec.options.network_aliases,
+                    )?;
                 }
                 let ns = self.networks.netns_path(&rec.id);
                 netns::create(&ns)?;
@@ -182,7 +193,9 @@ impl Engine {
         if !path.exists() {
             return Ok(());
         }
-        let nets = self.networks.memberships(id, rec.options.network.network_name())?;
+        let nets = self
+            .networks
+            .memberships(id, rec.options.network.network_name())?;
         let own: Vec<Ipv4Addr> = nets
             .iter()
             .filter_map(|n| n.members.get(id).and_then(|m| m.ip))
@@ -227,7 +240,12 @@ impl Engine {
     }
 
     /// `network connect`: makes the container a member and, when it runs, wires it.
-    pub fn connect_container(&self, network: &str, container: &str, aliases: &[String]) -> Result<()> {
+    pub fn connect_container(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: &[String],
+    ) -> Result<()> {
         let rec = self.sync_state(self.containers.find(container)?)?;
         match &rec.options.network {
             NetworkMode::Bridge | NetworkMode::Named(_) => {}
@@ -372,7 +390,10 @@ impl Engine {
             networks.insert(n.name.clone(), endpoint_json(n, m, &rec.id));
         }
         let primary = nets.first();
-        let ip = primary.and_then(|(_, m)| m.ip).map(|i| i.to_string()).unwrap_or_default();
+        let ip = primary
+            .and_then(|(_, m)| m.ip)
+            .map(|i| i.to_string())
+            .unwrap_or_default();
         let sandbox = self.networks.netns_path(&rec.id);
         serde_json::json!({
             "Bridge": "",

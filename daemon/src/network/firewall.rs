@@ -117,8 +117,16 @@ fn base_rules(bridge: &str, subnet: &Subnet) -> Vec<(&'static str, &'static str,
             "POSTROUTING",
             with(&["-s", "127.0.0.0/8", "-o", bridge], &["-j", "MASQUERADE"]),
         ),
-        ("filter", "FORWARD", with(&["-i", bridge], &["-j", "ACCEPT"])),
-        ("filter", "FORWARD", with(&["-o", bridge], &["-j", "ACCEPT"])),
+        (
+            "filter",
+            "FORWARD",
+            with(&["-i", bridge], &["-j", "ACCEPT"]),
+        ),
+        (
+            "filter",
+            "FORWARD",
+            with(&["-o", bridge], &["-j", "ACCEPT"]),
+        ),
     ]
 }
 
@@ -127,7 +135,10 @@ fn base_rules(bridge: &str, subnet: &Subnet) -> Vec<(&'static str, &'static str,
 pub fn ensure_network(bridge: &str, subnet: &Subnet) -> Result<(), NetworkError> {
     let jump = chain(bridge);
     if iptables(&["-t", "nat", "-S", &jump], "listing").is_err() {
-        if let Err(e) = iptables(&["-t", "nat", "-N", &jump], &format!("creating chain {jump}")) {
+        if let Err(e) = iptables(
+            &["-t", "nat", "-N", &jump],
+            &format!("creating chain {jump}"),
+        ) {
             // Another process may have created it meanwhile.
             iptables(&["-t", "nat", "-S", &jump], "listing").map_err(|_| e)?;
         }
@@ -232,7 +243,10 @@ pub fn remove_ports(bridge: &str, container: &str) -> Result<(), NetworkError> {
 /// that forbids it (read-only /proc/sys) keeps containers host-local.
 pub fn enable_forwarding() {
     let p = "/proc/sys/net/ipv4/ip_forward";
-    if std::fs::read_to_string(p).map(|v| v.trim() == "1").unwrap_or(false) {
+    if std::fs::read_to_string(p)
+        .map(|v| v.trim() == "1")
+        .unwrap_or(false)
+    {
         return;
     }
     if let Err(e) = std::fs::write(p, "1") {

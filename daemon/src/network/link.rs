@@ -26,7 +26,9 @@ fn ip_batch(mut cmd: Command, batch: &str, doing: String) -> Result<(), NetworkE
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| tool_err(format!("cannot run ip: {e}")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| tool_err(format!("cannot run ip: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(batch.as_bytes())
@@ -124,7 +126,10 @@ pub fn wire(w: &Wiring) -> Result<(), NetworkError> {
         ifname = w.ifname
     );
     if let Some(gw) = w.gateway {
-        inside.push_str(&format!("route replace default via {gw} dev {}\n", w.ifname));
+        inside.push_str(&format!(
+            "route replace default via {gw} dev {}\n",
+            w.ifname
+        ));
     }
     let (cmd, _ns_file) = netns::command_in(w.netns, "ip")?;
     ip_batch(

@@ -400,7 +400,11 @@ impl Networks {
     }
 
     /// Every network container `id` is a member of, `primary` first.
-    pub fn memberships(&self, id: &str, primary: Option<&str>) -> Result<Vec<NetworkRecord>, NetworkError> {
+    pub fn memberships(
+        &self,
+        id: &str,
+        primary: Option<&str>,
+    ) -> Result<Vec<NetworkRecord>, NetworkError> {
         let mut nets: Vec<NetworkRecord> = self
             .store
             .list()?
@@ -631,7 +635,11 @@ impl Networks {
     pub fn detach(&self, id: &str) -> Result<(), NetworkError> {
         let mut first_err = None;
         for net in self.store.list()? {
-            if net.members.get(id).is_some_and(|m| m.ip.is_some() || m.veth.is_some()) {
+            if net
+                .members
+                .get(id)
+                .is_some_and(|m| m.ip.is_some() || m.veth.is_some())
+            {
                 if let Err(e) = self.detach_one(&net.id, id) {
                     first_err.get_or_insert(e);
                 }

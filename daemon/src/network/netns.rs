@@ -13,13 +13,10 @@ use nix::sched::{unshare, CloneFlags};
 
 use super::error::NetworkError;
 
-/// `NSFS_MAGIC`: the filesystem type of a mounted namespace file.
-const NSFS_MAGIC: i64 = 0x6e73_6673;
-
 /// Whether `path` holds a mounted namespace.
 pub fn is_namespace(path: &Path) -> bool {
     nix::sys::statfs::statfs(path)
-        .map(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
         .unwrap_or(false)
 }
 
@@ -36,9 +33,8 @@ pub fn create(path: &Path) -> Result<(), NetworkError> {
     // unshare changes only the calling thread's namespace: do it on a thread of its own
     // that ends right after, so no thread of the engine ever runs in the new namespace.
     let result = std::thread::spawn(move || -> Result<(), NetworkError> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
-            NetworkError::io("creating a network namespace for", &target, e.into())
-        })?;
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| NetworkError::io("creating a network namespace for", &target, e.into()))?;
         mount(
             Some("/proc/thread-self/ns/net"),
             &target,

@@ -127,14 +127,13 @@ pub fn parse_publish(spec: &str) -> Result<PortSpec, NetworkError> {
         Some(p) => format!("{container}/{p}"),
         None => container.to_string(),
     };
-    let (container_port, proto) =
-        parse_container_port(&cport_spec).map_err(|e| match e {
-            NetworkError::InvalidPort { why, .. } => NetworkError::InvalidPort {
-                spec: spec.to_string(),
-                why,
-            },
-            other => other,
-        })?;
+    let (container_port, proto) = parse_container_port(&cport_spec).map_err(|e| match e {
+        NetworkError::InvalidPort { why, .. } => NetworkError::InvalidPort {
+            spec: spec.to_string(),
+            why,
+        },
+        other => other,
+    })?;
     let host_port = if host.is_empty() {
         0
     } else {
@@ -159,6 +158,20 @@ pub fn parse_publish(spec: &str) -> Result<PortSpec, NetworkError> {
     })
 }
 
+/// The ports an image declares (`ExposedPorts`), for `-P`.
+pub fn exposed_ports(image_config: &serde_json::Value) -> Vec<(u16, Proto)> {
+    let mut out: Vec<(u16, Proto)> = image_config["config"]["ExposedPorts"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| parse_container_port(k).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +183,10 @@ mod tests {
         assert_eq!(p.proto, Proto::Tcp);
         let p = parse_publish("127.0.0.1:9000:90/udp").unwrap();
         assert_eq!(p.host_ip, Some(Ipv4Addr::LOCALHOST));
-        assert_eq!((p.host_port, p.container_port, p.proto), (9000, 90, Proto::Udp));
+        assert_eq!(
+            (p.host_port, p.container_port, p.proto),
+            (9000, 90, Proto::Udp)
+        );
         let p = parse_publish("80").unwrap();
         assert_eq!((p.host_port, p.container_port), (0, 80));
         let p = parse_publish("127.0.0.1::80").unwrap();
@@ -189,25 +205,22 @@ mod tests {
     #[test]
     fn bad_specs_say_why() {
         for bad in [
-            "", "abc", "0", "70000", "8080:", ":80x", "1:2:3:4", "80/sctp", "a.b.c.d:1:2",
+            "",
+            "abc",
+            "0",
+            "70000",
+            "8080:",
+            ":80x",
+            "1:2:3:4",
+            "80/sctp",
+            "a.b.c.d:1:2",
             "8000-8001:80",
         ] {
             let e = parse_publish(bad).unwrap_err();
-            assert!(e.to_string().contains("invalid port specification"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("invalid port specification"),
+                "{bad}: {e}"
+            );
         }
     }
-}
-
-/// The ports an image declares (`ExposedPorts`), for `-P`.
-pub fn exposed_ports(image_config: &serde_json::Value) -> Vec<(u16, Proto)> {
-    let mut out: Vec<(u16, Proto)> = image_config["config"]["ExposedPorts"]
-        .as_object()
-        .map(|m| {
-            m.keys()
-                .filter_map(|k| parse_container_port(k).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
 }

@@ -1,6 +1,6 @@
-//! Persistence of networks: `<data root>/networks/<id>.json`, written atomically (temp
-//! + fsync + rename), under one lock so daemonless CLIs and skiffd never hand out one
-//! address twice.
+//! Persistence of networks: `<data root>/networks/<id>.json`, written atomically
+//! (temp file, fsync, rename), under one lock so daemonless CLIs and skiffd never hand
+//! out one address twice.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -78,7 +78,8 @@ impl NetworkStore {
     /// Every network, oldest first.
     pub fn list(&self) -> Result<Vec<NetworkRecord>, NetworkError> {
         let mut out = Vec::new();
-        let entries = fs::read_dir(&self.dir).map_err(|e| NetworkError::io("listing", &self.dir, e))?;
+        let entries =
+            fs::read_dir(&self.dir).map_err(|e| NetworkError::io("listing", &self.dir, e))?;
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') || !name.ends_with(".json") {

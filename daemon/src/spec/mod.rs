@@ -221,9 +221,7 @@ fn namespaces(network: &NetworkMode) -> Result<Vec<LinuxNamespace>, SpecError> {
         NetworkMode::None
         | NetworkMode::Bridge
         | NetworkMode::Container(_)
-        | NetworkMode::Named(_) => {
-            types.push(LinuxNamespaceType::Network)
-        }
+        | NetworkMode::Named(_) => types.push(LinuxNamespaceType::Network),
     }
     types
         .into_iter()
