@@ -121,7 +121,9 @@ impl Engine {
                     )?;
                 }
                 let ns = self.networks.netns_path(&rec.id);
+                let t0 = std::time::Instant::now();
                 netns::create(&ns)?;
+                tracing::debug!(elapsed = ?t0.elapsed(), "network: namespace pinned");
                 let wired = self
                     .networks
                     .attach(&ns, &rec.id, &rec.name, primary, &rec.options.publish)
@@ -134,6 +136,7 @@ impl Engine {
                 if wired.is_err() {
                     let _ = self.networks.detach(&rec.id);
                 }
+                tracing::debug!(elapsed = ?t0.elapsed(), "network: wired");
                 wired
             }
         }
@@ -142,6 +145,7 @@ impl Engine {
     /// After the task ended (or failed to start): unwires the container and updates
     /// its peers' `/etc/hosts`. Best effort and idempotent.
     pub(crate) fn release_network(&self, id: &str) {
+        let t0 = std::time::Instant::now();
         let peers = self.peers_of(id);
         if let Err(e) = self.networks.detach(id) {
             tracing::warn!(container = %id, error = %e, "releasing the container's network");
@@ -149,6 +153,7 @@ impl Engine {
         for p in peers {
             let _ = self.write_hosts(&p);
         }
+        tracing::debug!(elapsed = ?t0.elapsed(), "network: released");
     }
 
     /// On `rm`: leaves every network.

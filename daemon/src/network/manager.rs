@@ -582,6 +582,7 @@ impl Networks {
             self.store.save(&net)?;
             (net, member)
         };
+        tracing::debug!(network = %net.name, "network: address reserved");
         let wired = (|| {
             if !link::exists(&net.bridge) {
                 self.ensure_bridge(&net)?;
@@ -599,6 +600,7 @@ impl Networks {
                 prefix: net.subnet.prefix,
                 gateway: default_route.then_some(net.gateway),
             })?;
+            tracing::debug!(network = %net.name, "network: veth wired");
             firewall::add_ports(&net.bridge, id, ip, &member.ports)
         })();
         if let Err(e) = wired {
@@ -620,7 +622,11 @@ impl Networks {
         let Some(member) = net.members.get_mut(id) else {
             return Ok(());
         };
-        firewall::remove_ports(&net.bridge, id)?;
+        // Rules exist only for recorded ports; strays of a crash are found by
+        // reconciliation's scan.
+        if !member.ports.is_empty() {
+            firewall::remove_ports(&net.bridge, id)?;
+        }
         if let Some(veth) = &member.veth {
             link::delete(veth)?;
         }

@@ -1,6 +1,6 @@
 //! Persistence of networks: `<data root>/networks/<id>.json`, written atomically
-//! (temp file, fsync, rename), under one lock so daemonless CLIs and skiffd never hand
-//! out one address twice.
+//! (temp file, rename), under one lock so daemonless CLIs and skiffd never hand out
+//! one address twice.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -55,7 +55,9 @@ impl NetworkStore {
         self.dir.join(format!("{id}.json"))
     }
 
-    /// Writes a record atomically.
+    /// Writes a record atomically (temp file + rename). No fsync: the attachments it
+    /// records only exist in the running kernel, which a power loss takes with it, and
+    /// a killed process loses no written data; this keeps fsyncs off the start path.
     pub fn save(&self, rec: &NetworkRecord) -> Result<(), NetworkError> {
         let path = self.path_of(&rec.id);
         let tmp = self
@@ -67,7 +69,6 @@ impl NetworkStore {
         })?;
         let mut f = File::create(&tmp).map_err(|e| NetworkError::io("writing", &tmp, e))?;
         f.write_all(&body)
-            .and_then(|_| f.sync_all())
             .map_err(|e| NetworkError::io("writing", &tmp, e))?;
         fs::rename(&tmp, &path).map_err(|e| {
             let _ = fs::remove_file(&tmp);
