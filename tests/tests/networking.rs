@@ -272,6 +272,11 @@ fn default_bridge_connects_containers_and_publishes_ports() {
         "{ports}"
     );
     assert_eq!(t.ok(&["port", "web", "80/tcp"]).lines().count(), 2);
+    let ps = t.ok(&["ps"]);
+    assert!(
+        ps.contains(&format!("127.0.0.1:{p1}->80/tcp, 0.0.0.0:{p2}->80/tcp")),
+        "{ps}"
+    );
 
     // A random host port (-p containerPort).
     t.ok(&[
@@ -649,7 +654,8 @@ impl Skiffd {
         let o = self.docker(args);
         assert!(
             o.status.success(),
-            "docker {args:?} failed: {}{}\n{}",
+            "docker {args:?} failed ({:?}): {}{}\n{}",
+            o.status.code(),
             out(&o),
             String::from_utf8_lossy(&o.stderr),
             self.log_text()
@@ -742,6 +748,8 @@ fn docker_cli_networks_ports_dns_and_recovery_after_kill9() {
         d.ok(&["port", "dweb"]).trim(),
         format!("80/tcp -> 127.0.0.1:{p1}")
     );
+    let ps = d.ok(&["ps"]);
+    assert!(ps.contains(&format!("127.0.0.1:{p1}->80/tcp")), "{ps}");
     assert!(http_get(&format!("127.0.0.1:{p1}"), "/").contains("docker-web"));
     assert!(http_get(&format!("127.0.0.1:{p2}"), "/").contains("bridge-web"));
     let e = d.fails(&[

@@ -520,3 +520,23 @@ impl Engine {
         })
     }
 }
+
+impl Engine {
+    /// The PORTS column of `ps`: `127.0.0.1:8080->80/tcp, 0.0.0.0:8081->80/tcp`.
+    pub fn ports_text(&self, rec: &ContainerRecord) -> String {
+        self.container_networks(rec)
+            .iter()
+            .flat_map(|(_, m)| m.ports.iter())
+            .map(|b| {
+                format!(
+                    "{}:{}->{}/{}",
+                    b.host_ip,
+                    b.host_port,
+                    b.container_port,
+                    b.proto.as_str()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

@@ -251,6 +251,35 @@ mod tests {
     }
 
     #[test]
+    fn looks_up_only_running_members_of_its_network() {
+        let subnet: crate::network::Subnet = "10.1.0.0/24".parse().unwrap();
+        let mut net = NetworkRecord {
+            id: "n".repeat(64),
+            name: "front".into(),
+            created: String::new(),
+            bridge: "br".into(),
+            subnet,
+            gateway: subnet.default_gateway(),
+            labels: Default::default(),
+            members: Default::default(),
+            last_allocated: None,
+        };
+        let mut web = crate::network::Member::new("web", vec!["api".into()]);
+        web.ip = Some("10.1.0.2".parse().unwrap());
+        net.members.insert("a".repeat(64), web);
+        net.members.insert(
+            "b".repeat(64),
+            crate::network::Member::new("stopped", vec![]),
+        );
+        let ip: Ipv4Addr = "10.1.0.2".parse().unwrap();
+        assert_eq!(lookup(&net, "web"), Some(vec![ip]));
+        assert_eq!(lookup(&net, "api.front"), Some(vec![ip]));
+        assert_eq!(lookup(&net, "aaaaaaaaaaaa"), Some(vec![ip]));
+        assert_eq!(lookup(&net, "stopped"), None);
+        assert_eq!(lookup(&net, "elsewhere"), None);
+    }
+
+    #[test]
     fn answers_a_records() {
         let msg = query("Web.example", TYPE_A);
         let q = parse_question(&msg).unwrap();
