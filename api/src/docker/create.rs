@@ -90,7 +90,7 @@ pub fn create_options(
         network: network_mode(host.network_mode.as_deref())?,
         publish: port_bindings(&host)?,
         publish_all: host.publish_all_ports.unwrap_or(false),
-        network_aliases: network_aliases(&body, host.network_mode.as_deref()),
+        network_aliases: network_aliases(&body, host.network_mode.as_deref())?,
         restart,
         auto_remove,
         init: host.init.unwrap_or(false),
@@ -152,20 +152,42 @@ fn port_bindings(host: &HostConfig) -> Result<Vec<PortSpec>, ApiError> {
     Ok(out)
 }
 
-/// Aliases of the endpoint for the container's own network (NetworkingConfig).
-fn network_aliases(body: &ContainerCreateBody, mode: Option<&str>) -> Vec<String> {
+/// Aliases of the endpoint for the container's own network (NetworkingConfig); static
+/// addresses and endpoints on other networks are refused.
+fn network_aliases(
+    body: &ContainerCreateBody,
+    mode: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
     let Some(eps) = body
         .networking_config
         .as_ref()
         .and_then(|n| n.endpoints_config.as_ref())
     else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    let mode = mode.unwrap_or("");
-    eps.iter()
-        .filter(|(name, _)| name.as_str() == mode)
-        .flat_map(|(_, ep)| ep.aliases.clone().unwrap_or_default())
-        .collect()
+    let mode = match mode.unwrap_or("") {
+        "" | "default" => "bridge",
+        m => m,
+    };
+    let mut aliases = Vec::new();
+    for (name, ep) in eps {
+        if name != mode {
+            return Err(ApiError::bad_request(format!(
+                "skiff connects a new container to one network ({mode}); use `network connect` for {name}"
+            )));
+        }
+        let ipam = ep.ipam_config.as_ref();
+        if ipam.is_some_and(|i| {
+            i.ipv4_address.as_deref().is_some_and(|a| !a.is_empty())
+                || i.ipv6_address.as_deref().is_some_and(|a| !a.is_empty())
+        }) {
+            return Err(ApiError::bad_request(
+                "static addresses (--ip) are not supported by skiff",
+            ));
+        }
+        aliases.extend(ep.aliases.clone().unwrap_or_default());
+    }
+    Ok(aliases)
 }
 
 fn restart_policy(host: &HostConfig) -> Result<RestartPolicy, ApiError> {

@@ -81,6 +81,11 @@ async fn create(api: &DockerApi, req: Request) -> Result<Response, ApiError> {
             )))
         }
     }
+    if body["Internal"].as_bool().unwrap_or(false) {
+        return Err(ApiError::bad_request(
+            "internal networks are not supported by skiff",
+        ));
+    }
     if body["EnableIPv6"].as_bool().unwrap_or(false) {
         return Err(ApiError::bad_request(
             "IPv6 networks are not supported by skiff",
@@ -133,6 +138,15 @@ async fn connect(api: &DockerApi, req: Request, id: &str) -> Result<Response, Ap
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::bad_request("Container is required"))?
         .to_string();
+    let ipam = &body["EndpointConfig"]["IPAMConfig"];
+    if ["IPv4Address", "IPv6Address"]
+        .iter()
+        .any(|k| ipam[k].as_str().is_some_and(|v| !v.is_empty()))
+    {
+        return Err(ApiError::bad_request(
+            "static addresses (--ip) are not supported by skiff",
+        ));
+    }
     let aliases: Vec<String> = body["EndpointConfig"]["Aliases"]
         .as_array()
         .map(|a| {
