@@ -165,13 +165,15 @@ fn network_aliases(
     else {
         return Ok(Vec::new());
     };
-    let mode = match mode.unwrap_or("") {
-        "" | "default" => "bridge",
-        m => m,
+    // The CLI names the default network `default` or `bridge`.
+    let canonical = |m: &str| match m {
+        "" | "default" => "bridge".to_string(),
+        m => m.to_string(),
     };
+    let mode = canonical(mode.unwrap_or(""));
     let mut aliases = Vec::new();
     for (name, ep) in eps {
-        if name != mode {
+        if canonical(name) != mode {
             return Err(ApiError::bad_request(format!(
                 "skiff connects a new container to one network ({mode}); use `network connect` for {name}"
             )));
