@@ -444,6 +444,20 @@ fn user_networks_resolve_names_and_guard_their_state() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // A rename follows into DNS and /etc/hosts.
+    t.ok(&["rename", "ncs", "ncserver"]);
+    let o = t.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "alpine",
+        "grep",
+        "-c",
+        "ncserver",
+        "/etc/hosts",
+    ]);
+    assert_eq!(out(&o).trim(), "1");
     // Not on the default bridge.
     let o = t.run(&["run", "--rm", "alpine", "grep", "-c", "srv", "/etc/hosts"]);
     assert_eq!(out(&o).trim(), "0");
@@ -484,7 +498,7 @@ fn user_networks_resolve_names_and_guard_their_state() {
     assert_eq!(inspect[0]["IPAM"]["Config"][0]["Subnet"], "10.241.102.0/24");
     assert_eq!(inspect[0]["Containers"].as_object().unwrap().len(), 2);
 
-    t.ok(&["rm", "-f", "srv", "ncs"]);
+    t.ok(&["rm", "-f", "srv", "ncserver"]);
     t.ok(&["network", "rm", "front"]);
     assert!(!host_link_exists(&bridge));
     assert!(nat_rules(&format!("SKIFF-{bridge}")).is_empty());

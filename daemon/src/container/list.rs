@@ -108,7 +108,9 @@ impl Engine {
             )));
         }
         rec.name = new_name.to_string();
-        self.containers.save(&rec)
+        self.containers.save(&rec)?;
+        self.rename_network_member(&rec.id, new_name);
+        Ok(())
     }
 }
 

@@ -166,6 +166,17 @@ impl Engine {
         Ok(())
     }
 
+    /// After `rename`: the new name on the container's networks and in its peers'
+    /// `/etc/hosts`.
+    pub(crate) fn rename_network_member(&self, id: &str, name: &str) {
+        if let Err(e) = self.networks.rename_member(id, name) {
+            tracing::warn!(container = %id, error = %e, "renaming on networks");
+        }
+        for p in self.peers_of(id) {
+            let _ = self.write_hosts(&p);
+        }
+    }
+
     /// Containers attached to the same user networks as `id`.
     fn peers_of(&self, id: &str) -> BTreeSet<String> {
         self.networks

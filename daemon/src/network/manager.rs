@@ -399,6 +399,18 @@ impl Networks {
         Ok(net)
     }
 
+    /// Records a container's new name on every network it is on (for DNS and hosts).
+    pub fn rename_member(&self, id: &str, name: &str) -> Result<(), NetworkError> {
+        let _lock = self.store.lock()?;
+        for mut net in self.store.list()? {
+            if let Some(m) = net.members.get_mut(id) {
+                m.name = name.to_string();
+                self.store.save(&net)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Every network container `id` is a member of, `primary` first.
     pub fn memberships(
         &self,
