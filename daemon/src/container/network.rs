@@ -122,6 +122,8 @@ impl Engine {
                 }
                 let ns = self.networks.netns_path(&rec.id);
                 let t0 = std::time::Instant::now();
+                // Whatever a crash or reboot left of an earlier run goes first.
+                self.networks.detach(&rec.id)?;
                 netns::create(&ns)?;
                 tracing::debug!(elapsed = ?t0.elapsed(), "network: namespace pinned");
                 let wired = self

@@ -465,6 +465,9 @@ impl Networks {
                 all.iter()
                     .flat_map(|n| n.members.iter())
                     .filter(|(cid, _)| cid.as_str() != id)
+                    // A holder whose namespace is gone (a reboot, a crash nobody
+                    // reconciled yet) holds nothing.
+                    .filter(|(cid, _)| netns::is_namespace(&self.netns_path(cid)))
                     .find(|(_, m)| m.ports.iter().any(|b| clash(port, host_ip, spec.proto, b)))
                     .map(|(_, m)| format!("port is already allocated by container {}", m.name))
             };
