@@ -33,9 +33,11 @@ pub struct Args {
     pub bridge_subnet: Option<String>,
     /// `--network-pool CIDR`: where user networks get subnets from.
     pub network_pool: Option<String>,
+    /// `--ip-forward BOOL`: turn on IPv4 forwarding for bridges.
+    pub ip_forward: Option<bool>,
 }
 
-const USAGE: &str = "usage: skiffd [--config FILE] [--data-root DIR] [--run-root DIR] [--docker-socket PATH] [--bridge-name NAME] [--bridge-subnet CIDR] [--network-pool CIDR]";
+const USAGE: &str = "usage: skiffd [--config FILE] [--data-root DIR] [--run-root DIR] [--docker-socket PATH] [--bridge-name NAME] [--bridge-subnet CIDR] [--network-pool CIDR] [--ip-forward BOOL]";
 
 /// Parses flags (without the program name).
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
@@ -62,6 +64,13 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String
             "--bridge-name" => a.bridge_name = Some(value()?.display().to_string()),
             "--bridge-subnet" => a.bridge_subnet = Some(value()?.display().to_string()),
             "--network-pool" => a.network_pool = Some(value()?.display().to_string()),
+            "--ip-forward" => {
+                let v = value()?.display().to_string();
+                a.ip_forward = Some(
+                    v.parse()
+                        .map_err(|_| format!("--ip-forward takes true or false, not {v}"))?,
+                )
+            }
             "--version" => {
                 println!("skiffd {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
@@ -104,6 +113,9 @@ pub fn main() -> ! {
     }
     if let Some(p) = args.network_pool {
         config.network_pool = p;
+    }
+    if let Some(f) = args.ip_forward {
+        config.ip_forward = f;
     }
     let socket = args
         .docker_socket
@@ -207,5 +219,9 @@ mod tests {
         assert!(args(&["--run-root"]).is_err());
         assert!(args(&["--bogus"]).is_err());
         assert!(args(&["--docker-socket="]).is_err());
+        let a = args(&["--bridge-name", "br0", "--ip-forward=false"]).unwrap();
+        assert_eq!(a.bridge_name.as_deref(), Some("br0"));
+        assert_eq!(a.ip_forward, Some(false));
+        assert!(args(&["--ip-forward", "maybe"]).is_err());
     }
 }

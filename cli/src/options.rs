@@ -53,6 +53,9 @@ pub struct Global {
     /// Where user networks without --subnet get a /24 from (CIDR).
     #[arg(long, global = true, env = "SKIFF_NETWORK_POOL")]
     pub network_pool: Option<String>,
+    /// Turn on IPv4 forwarding when a bridge is set up (true or false).
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub ip_forward: Option<bool>,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,
@@ -91,6 +94,9 @@ impl Global {
         }
         if let Some(p) = &self.network_pool {
             c.network_pool = p.clone();
+        }
+        if let Some(f) = self.ip_forward {
+            c.ip_forward = f;
         }
         c.insecure_registries
             .extend(self.insecure_registries.iter().cloned());
@@ -339,6 +345,9 @@ pub struct RunArgs {
     /// Publish every exposed port to a random host port.
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
+    /// Expose a port (published with -P): PORT[/tcp|udp].
+    #[arg(long)]
+    pub expose: Vec<String>,
     /// Add a network-scoped alias for the container.
     #[arg(long = "network-alias", alias = "net-alias")]
     pub network_alias: Vec<String>,

@@ -295,6 +295,25 @@ fn default_bridge_connects_containers_and_publishes_ports() {
     let rnd_port = rnd.trim().rsplit(':').next().unwrap().to_string();
     assert!(http_get(&format!("127.0.0.1:{rnd_port}"), "/").contains("rnd"));
 
+    // -P with --expose.
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pall",
+        "-P",
+        "--expose",
+        "80",
+        "alpine",
+        "sh",
+        "-c",
+        "mkdir /w && echo all > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
+    let pall = t.ok(&["port", "pall"]);
+    let pall_port = pall.trim().rsplit(':').next().unwrap().to_string();
+    assert!(pall.starts_with("80/tcp -> 0.0.0.0:"), "{pall}");
+    assert!(http_get(&format!("127.0.0.1:{pall_port}"), "/").contains("all"));
+
     // Bad input: a clear error, nothing changes.
     let rules_before = nat_rules("SKIFF-sktest1").len();
     let containers_before = t.ok(&["ps", "-aq"]).lines().count();
@@ -775,6 +794,31 @@ fn docker_cli_networks_ports_dns_and_recovery_after_kill9() {
         "true",
     ]);
     assert!(e.contains("already allocated"), "{e}");
+    // -P publishes --expose'd ports on random host ports.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pall",
+        "-P",
+        "--expose",
+        "80",
+        "alpine",
+        "sh",
+        "-c",
+        "mkdir /w && echo publish-all > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
+    let pall = d.ok(&["port", "pall", "80/tcp"]);
+    let pall_port = pall
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(http_get(&format!("127.0.0.1:{pall_port}"), "/").contains("publish-all"));
+    d.ok(&["rm", "-f", "pall"]);
 
     // The embedded DNS server answers for the network's containers.
     let dweb_ip = t.ip_of("dweb");

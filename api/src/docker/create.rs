@@ -88,7 +88,7 @@ pub fn create_options(
         privileged: host.privileged.unwrap_or(false),
         no_new_privileges: security_opts(&host)?,
         network: network_mode(host.network_mode.as_deref())?,
-        publish: port_bindings(&host)?,
+        publish: port_bindings(&host, &body)?,
         publish_all: host.publish_all_ports.unwrap_or(false),
         network_aliases: network_aliases(&body, host.network_mode.as_deref())?,
         restart,
@@ -119,9 +119,22 @@ fn network_mode(mode: Option<&str>) -> Result<NetworkMode, ApiError> {
     Ok(NetworkMode::parse(mode))
 }
 
-/// HostConfig.PortBindings (`-p`) as the engine's port requests.
-fn port_bindings(host: &HostConfig) -> Result<Vec<PortSpec>, ApiError> {
+/// HostConfig.PortBindings (`-p`) as the engine's port requests; with
+/// PublishAllPorts (`-P`), `--expose`d ports too (the image's are added by the engine).
+fn port_bindings(host: &HostConfig, body: &ContainerCreateBody) -> Result<Vec<PortSpec>, ApiError> {
     let mut out = Vec::new();
+    if host.publish_all_ports.unwrap_or(false) {
+        for p in body.exposed_ports.iter().flatten() {
+            let (container_port, proto) =
+                ports::parse_container_port(p).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            out.push(PortSpec {
+                host_ip: None,
+                host_port: 0,
+                container_port,
+                proto,
+            });
+        }
+    }
     let mut keys: Vec<_> = host.port_bindings.iter().flatten().collect();
     keys.sort_by(|a, b| a.0.cmp(b.0));
     for (container, bindings) in keys {

@@ -68,6 +68,27 @@ fn parse_network(n: &str) -> Result<NetworkMode, EngineError> {
     Ok(NetworkMode::parse(n))
 }
 
+/// `-p` specs, plus `--expose`d ports on random host ports with `-P`.
+fn publish_specs(a: &RunArgs) -> Result<Vec<skiff_daemon::network::PortSpec>, EngineError> {
+    use skiff_daemon::network::{ports, PortSpec};
+    let mut out = Vec::new();
+    for p in &a.publish {
+        out.push(ports::parse_publish(p)?);
+    }
+    for e in &a.expose {
+        let (container_port, proto) = ports::parse_container_port(e)?;
+        if a.publish_all {
+            out.push(PortSpec {
+                host_ip: None,
+                host_port: 0,
+                container_port,
+                proto,
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn read_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>, EngineError> {
     let mut out = Vec::new();
     for f in files {
@@ -176,11 +197,7 @@ pub fn create_options(a: &RunArgs) -> Result<CreateOptions, EngineError> {
         privileged: a.privileged,
         no_new_privileges,
         network: parse_network(&a.network)?,
-        publish: a
-            .publish
-            .iter()
-            .map(|p| skiff_daemon::network::ports::parse_publish(p))
-            .collect::<Result<_, _>>()?,
+        publish: publish_specs(a)?,
         publish_all: a.publish_all,
         network_aliases: a.network_alias.clone(),
         restart: parse_restart(&a.restart)?,
