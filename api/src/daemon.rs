@@ -35,9 +35,11 @@ pub struct Args {
     pub network_pool: Option<String>,
     /// `--ip-forward BOOL`: turn on IPv4 forwarding for bridges.
     pub ip_forward: Option<bool>,
+    /// `--dns-upstream HOST:PORT` (repeatable): where the embedded DNS forwards.
+    pub dns_upstreams: Vec<String>,
 }
 
-const USAGE: &str = "usage: skiffd [--config FILE] [--data-root DIR] [--run-root DIR] [--docker-socket PATH] [--bridge-name NAME] [--bridge-subnet CIDR] [--network-pool CIDR] [--ip-forward BOOL]";
+const USAGE: &str = "usage: skiffd [--config FILE] [--data-root DIR] [--run-root DIR] [--docker-socket PATH] [--bridge-name NAME] [--bridge-subnet CIDR] [--network-pool CIDR] [--ip-forward BOOL] [--dns-upstream HOST:PORT]...";
 
 /// Parses flags (without the program name).
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
@@ -64,6 +66,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String
             "--bridge-name" => a.bridge_name = Some(value()?.display().to_string()),
             "--bridge-subnet" => a.bridge_subnet = Some(value()?.display().to_string()),
             "--network-pool" => a.network_pool = Some(value()?.display().to_string()),
+            "--dns-upstream" => a.dns_upstreams.push(value()?.display().to_string()),
             "--ip-forward" => {
                 let v = value()?.display().to_string();
                 a.ip_forward = Some(
@@ -117,6 +120,15 @@ pub fn main() -> ! {
     if let Some(f) = args.ip_forward {
         config.ip_forward = f;
     }
+    config.dns_upstreams.extend(args.dns_upstreams);
+    let dns_upstreams: Vec<std::net::SocketAddr> = config
+        .dns_upstreams
+        .iter()
+        .map(|u| {
+            u.parse()
+                .unwrap_or_else(|_| fail(format!("dns upstream {u:?} is not an IP:PORT"), 2))
+        })
+        .collect();
     let socket = args
         .docker_socket
         .unwrap_or_else(|| config.run_root.join("docker.sock"));
@@ -131,6 +143,7 @@ pub fn main() -> ! {
     let dns = runtime.spawn(skiff_daemon::network::dns::run(
         engine.networks().clone(),
         engine.config().run_root.clone(),
+        dns_upstreams,
     ));
     runtime.block_on(async move {
         let listener = docker::bind(&socket)

@@ -42,6 +42,9 @@ pub struct EngineConfig {
     pub network_pool: String,
     /// Turn on IPv4 forwarding (for outbound NAT) when a bridge is set up.
     pub ip_forward: bool,
+    /// Where the embedded DNS server forwards names it does not know (`host:port`);
+    /// empty: the host's resolv.conf name servers.
+    pub dns_upstreams: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +64,7 @@ impl Default for EngineConfig {
             bridge_subnet: "10.77.0.0/16".into(),
             network_pool: "10.78.0.0/16".into(),
             ip_forward: true,
+            dns_upstreams: Vec::new(),
         }
     }
 }

@@ -598,7 +598,7 @@ struct Skiffd {
 }
 
 impl Skiffd {
-    fn start(t: &NetTest) -> Skiffd {
+    fn start(t: &NetTest, extra: &[String]) -> Skiffd {
         let dir = t.s.dir.path();
         let socket = dir.join("docker.sock");
         let log = dir.join("skiffd.log");
@@ -618,6 +618,7 @@ impl Skiffd {
             "--network-pool".into(),
             t.pool.clone(),
         ];
+        let args = [args, extra.to_vec()].concat();
         let mut d = Skiffd {
             child: Self::spawn(&args, &log),
             socket,
@@ -722,6 +723,35 @@ fn nameservers(resolv: &str) -> Vec<&str> {
         .collect()
 }
 
+/// A DNS server on 127.0.0.1 standing in for the host's resolvers: it answers every A
+/// query with 10.241.199.9 (an address nobody uses: only the answer is checked).
+struct FakeUpstream {
+    addr: String,
+}
+
+impl FakeUpstream {
+    fn start() -> FakeUpstream {
+        use skiff_daemon::network::dns::{answer, parse_question};
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+                let query = &buf[..n];
+                if let Some(q) = parse_question(query) {
+                    let ips = if q.qtype == 1 {
+                        vec!["10.241.199.9".parse().unwrap()]
+                    } else {
+                        Vec::new()
+                    };
+                    let _ = sock.send_to(&answer(query, &q, &ips), peer);
+                }
+            }
+        });
+        FakeUpstream { addr }
+    }
+}
+
 fn parent_pid(pid: u64) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after = stat.rsplit(')').next().unwrap();
@@ -731,7 +761,8 @@ fn parent_pid(pid: u64) -> u64 {
 #[test]
 fn docker_cli_networks_ports_dns_and_recovery_after_kill9() {
     let t = NetTest::new(4);
-    let mut d = Skiffd::start(&t);
+    let upstream = FakeUpstream::start();
+    let mut d = Skiffd::start(&t, &["--dns-upstream".into(), upstream.addr.clone()]);
     let id = d.ok(&["network", "create", "--subnet", "10.241.104.0/24", "dn"]);
     let bridge = format!("sk-{}", &id.trim()[..10]);
     let e = d.fails(&["network", "create", "--subnet", "10.241.104.0/25", "dn2"]);
@@ -857,6 +888,54 @@ fn docker_cli_networks_ports_dns_and_recovery_after_kill9() {
     assert_eq!(o, "docker-web\n");
     let e = d.fails(&["network", "rm", "dn"]);
     assert!(e.contains("active endpoints"), "{e}");
+    // Other names go to the upstream resolvers (here a stand-in on 127.0.0.1).
+    let o = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "alpine",
+        "sh",
+        "-c",
+        "nslookup elsewhere.example; true",
+    ]);
+    assert!(o.contains("Address: 10.241.199.9"), "{o}");
+
+    // docker network connect / disconnect, with an alias the DNS server then knows.
+    d.ok(&["network", "connect", "--alias", "extra", "dn", "bweb"]);
+    let o = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "alpine",
+        "wget",
+        "-qO-",
+        "http://extra/",
+    ]);
+    assert_eq!(o, "bridge-web\n");
+    let inspect: serde_json::Value = serde_json::from_str(&d.ok(&["inspect", "bweb"])).unwrap();
+    let extra_ip = inspect[0]["NetworkSettings"]["Networks"]["dn"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(extra_ip.starts_with("10.241.104."), "{inspect}");
+    let o = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "alpine",
+        "nslookup",
+        "extra",
+    ]);
+    assert!(o.contains(&format!("Address: {extra_ip}")), "{o}");
+    d.ok(&["network", "disconnect", "dn", "bweb"]);
+    let inspect: serde_json::Value = serde_json::from_str(&d.ok(&["inspect", "bweb"])).unwrap();
+    assert!(
+        inspect[0]["NetworkSettings"]["Networks"]["dn"].is_null(),
+        "{inspect}"
+    );
 
     // A crash: skiffd is killed, and a container's shim and process die with nobody
     // watching. After the restart, its veth, rules, address and namespace are gone,

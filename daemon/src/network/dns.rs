@@ -148,7 +148,22 @@ fn host_upstreams() -> Vec<SocketAddr> {
         .collect()
 }
 
-async fn handle(networks: &Networks, net_id: &str, query: Vec<u8>) -> Option<Vec<u8>> {
+/// The servers unknown names go to: `configured` (`dns-upstreams`), else the host's
+/// resolv.conf name servers, read at each query so a change on the host applies.
+fn upstreams(configured: &[SocketAddr]) -> Vec<SocketAddr> {
+    if configured.is_empty() {
+        host_upstreams()
+    } else {
+        configured.to_vec()
+    }
+}
+
+async fn handle(
+    networks: &Networks,
+    net_id: &str,
+    query: Vec<u8>,
+    configured: &[SocketAddr],
+) -> Option<Vec<u8>> {
     let q = parse_question(&query)?;
     if q.qclass == CLASS_IN && matches!(q.qtype, TYPE_A | TYPE_AAAA) {
         if let Ok(net) = networks.find(net_id) {
@@ -158,13 +173,18 @@ async fn handle(networks: &Networks, net_id: &str, query: Vec<u8>) -> Option<Vec
             }
         }
     }
-    match forward(&query, &host_upstreams()).await {
+    match forward(&query, &upstreams(configured)).await {
         Some(reply) => Some(reply),
         None => Some(servfail(&query, &q)),
     }
 }
 
-async fn serve_network(networks: Networks, net_id: String, sock: UdpSocket) {
+async fn serve_network(
+    networks: Networks,
+    net_id: String,
+    sock: UdpSocket,
+    configured: Arc<Vec<SocketAddr>>,
+) {
     let sock = Arc::new(sock);
     let mut buf = vec![0u8; 4096];
     loop {
@@ -174,8 +194,9 @@ async fn serve_network(networks: Networks, net_id: String, sock: UdpSocket) {
         };
         let query = buf[..n].to_vec();
         let (networks, net_id, sock) = (networks.clone(), net_id.clone(), sock.clone());
+        let configured = configured.clone();
         tokio::spawn(async move {
-            if let Some(reply) = handle(&networks, &net_id, query).await {
+            if let Some(reply) = handle(&networks, &net_id, query, &configured).await {
                 let _ = sock.send_to(&reply, peer).await;
             }
         });
@@ -199,7 +220,10 @@ pub fn is_served(run_root: &Path) -> bool {
 
 /// Runs the embedded DNS servers forever: every second the listeners are brought in
 /// line with the user networks that exist (new networks get one, removed ones lose it).
-pub async fn run(networks: Networks, run_root: PathBuf) {
+/// Unknown names are forwarded to `upstreams` (`host:port`), or to the host's
+/// resolvers when it is empty.
+pub async fn run(networks: Networks, run_root: PathBuf, upstreams: Vec<SocketAddr>) {
+    let upstreams = Arc::new(upstreams);
     let marker = marker_path(&run_root);
     let _ = std::fs::create_dir_all(&run_root);
     if let Err(e) = std::fs::write(&marker, std::process::id().to_string()) {
@@ -222,7 +246,12 @@ pub async fn run(networks: Networks, run_root: PathBuf) {
             match UdpSocket::bind((n.gateway, 53)).await {
                 Ok(sock) => {
                     tracing::info!(network = %n.name, address = %n.gateway, "embedded DNS listening");
-                    let task = tokio::spawn(serve_network(networks.clone(), n.id.clone(), sock));
+                    let task = tokio::spawn(serve_network(
+                        networks.clone(),
+                        n.id.clone(),
+                        sock,
+                        upstreams.clone(),
+                    ));
                     servers.insert(n.id.clone(), (n.gateway, task));
                 }
                 Err(e) => {
