@@ -11,4 +11,5 @@ $sudo apt-get update
 $sudo apt-get install -y --no-install-recommends \
     ca-certificates gcc libc6-dev pkg-config \
     libseccomp-dev protobuf-compiler \
-    docker-registry skopeo umoci busybox-static apache2-utils zstd jq tini openssl
+    docker-registry skopeo umoci busybox-static apache2-utils zstd jq tini openssl \
+    iproute2 iptables

@@ -39,12 +39,24 @@ pub struct Args {
     pub tls_cert: Option<PathBuf>,
     /// Server key.
     pub tls_key: Option<PathBuf>,
+    /// `--bridge-name NAME`: the default bridge's interface.
+    pub bridge_name: Option<String>,
+    /// `--bridge-subnet CIDR`: the default bridge's subnet.
+    pub bridge_subnet: Option<String>,
+    /// `--network-pool CIDR`: where user networks get subnets from.
+    pub network_pool: Option<String>,
+    /// `--ip-forward BOOL`: turn on IPv4 forwarding for bridges.
+    pub ip_forward: Option<bool>,
+    /// `--dns-upstream HOST:PORT` (repeatable): where the embedded DNS forwards.
+    pub dns_upstreams: Vec<String>,
 }
 
 const USAGE: &str =
     "usage: skiffd [--config FILE] [--data-root DIR] [--run-root DIR] [--docker-socket PATH]
               [--docker-socket-group NAME|GID]
-              [--tls-listen ADDR:PORT --tlscacert CA.pem --tlscert CERT.pem --tlskey KEY.pem]";
+              [--tls-listen ADDR:PORT --tlscacert CA.pem --tlscert CERT.pem --tlskey KEY.pem]
+              [--bridge-name NAME] [--bridge-subnet CIDR] [--network-pool CIDR]
+              [--ip-forward BOOL] [--dns-upstream HOST:PORT]...";
 
 /// Parses flags (without the program name).
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
@@ -79,6 +91,17 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String
             "--tlscacert" => a.tls_ca = Some(value()?),
             "--tlscert" => a.tls_cert = Some(value()?),
             "--tlskey" => a.tls_key = Some(value()?),
+            "--bridge-name" => a.bridge_name = Some(value()?.display().to_string()),
+            "--bridge-subnet" => a.bridge_subnet = Some(value()?.display().to_string()),
+            "--network-pool" => a.network_pool = Some(value()?.display().to_string()),
+            "--dns-upstream" => a.dns_upstreams.push(value()?.display().to_string()),
+            "--ip-forward" => {
+                let v = value()?.display().to_string();
+                a.ip_forward = Some(
+                    v.parse()
+                        .map_err(|_| format!("--ip-forward takes true or false, not {v}"))?,
+                )
+            }
             "--version" => {
                 println!("skiffd {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
@@ -140,9 +163,31 @@ pub fn main() -> ! {
     if let Some(r) = args.run_root {
         config.run_root = r;
     }
+    if let Some(b) = args.bridge_name {
+        config.bridge_name = b;
+    }
+    if let Some(s) = args.bridge_subnet {
+        config.bridge_subnet = s;
+    }
+    if let Some(p) = args.network_pool {
+        config.network_pool = p;
+    }
+    if let Some(f) = args.ip_forward {
+        config.ip_forward = f;
+    }
+    config.dns_upstreams.extend(args.dns_upstreams);
+    let dns_upstreams: Vec<std::net::SocketAddr> = config
+        .dns_upstreams
+        .iter()
+        .map(|u| {
+            u.parse()
+                .unwrap_or_else(|_| fail(format!("dns upstream {u:?} is not an IP:PORT"), 2))
+        })
+        .collect();
     let socket = args
         .docker_socket
         .unwrap_or_else(|| config.run_root.join("docker.sock"));
+    let run_root = config.run_root.clone();
     let engine = Engine::open(config).unwrap_or_else(|e| fail(e, 1));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -150,6 +195,11 @@ pub fn main() -> ! {
         .build()
         .unwrap_or_else(|e| fail(format!("starting the async runtime: {e}"), 1));
     start_supervisor(engine.clone());
+    let dns = runtime.spawn(skiff_daemon::network::dns::run(
+        engine.networks().clone(),
+        engine.config().run_root.clone(),
+        dns_upstreams,
+    ));
     runtime.block_on(async move {
         let listener = docker::bind(&socket)
             .unwrap_or_else(|e| fail(format!("docker api socket {}: {e}", socket.display()), 1));
@@ -183,6 +233,8 @@ pub fn main() -> ! {
         }
         let _ = std::fs::remove_file(&socket);
     });
+    dns.abort();
+    let _ = std::fs::remove_file(skiff_daemon::network::dns::marker_path(&run_root));
     std::process::exit(0)
 }
 
@@ -214,9 +266,12 @@ fn start_supervisor(engine: Engine) {
     std::thread::Builder::new()
         .name("supervisor".into())
         .spawn(move || {
-            let sup = Supervisor::new(engine);
+            let sup = Supervisor::new(engine.clone());
             if let Err(e) = sup.recover() {
                 tracing::error!(error = %e, "recovery failed");
+            }
+            if let Err(e) = engine.reconcile_networks() {
+                tracing::error!(error = %e, "network reconciliation failed");
             }
             tracing::info!("supervising containers");
             loop {
@@ -277,5 +332,9 @@ mod tests {
         );
         assert!(args(&["--tls-listen", "localhost"]).is_err());
         assert!(args(&["--tlscert", "/c"]).is_err());
+        let a = args(&["--bridge-name", "br0", "--ip-forward=false"]).unwrap();
+        assert_eq!(a.bridge_name.as_deref(), Some("br0"));
+        assert_eq!(a.ip_forward, Some(false));
+        assert!(args(&["--ip-forward", "maybe"]).is_err());
     }
 }

@@ -51,6 +51,18 @@ pub struct Global {
     /// Run in-process even when skiffd is running.
     #[arg(long, global = true, env = "SKIFF_DAEMONLESS")]
     pub daemonless: bool,
+    /// The default bridge's interface name.
+    #[arg(long, global = true, env = "SKIFF_BRIDGE_NAME")]
+    pub bridge_name: Option<String>,
+    /// The default bridge's subnet (CIDR).
+    #[arg(long, global = true, env = "SKIFF_BRIDGE_SUBNET")]
+    pub bridge_subnet: Option<String>,
+    /// Where user networks without --subnet get a /24 from (CIDR).
+    #[arg(long, global = true, env = "SKIFF_NETWORK_POOL")]
+    pub network_pool: Option<String>,
+    /// Turn on IPv4 forwarding when a bridge is set up (true or false).
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub ip_forward: Option<bool>,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,
@@ -80,6 +92,18 @@ impl Global {
         }
         if let Some(r) = &self.run_root {
             c.run_root = r.clone();
+        }
+        if let Some(b) = &self.bridge_name {
+            c.bridge_name = b.clone();
+        }
+        if let Some(s) = &self.bridge_subnet {
+            c.bridge_subnet = s.clone();
+        }
+        if let Some(p) = &self.network_pool {
+            c.network_pool = p.clone();
+        }
+        if let Some(f) = self.ip_forward {
+            c.ip_forward = f;
         }
         c.insecure_registries
             .extend(self.insecure_registries.iter().cloned());
@@ -207,6 +231,16 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(crate::commands::network::NetworkCommand),
+    /// List port mappings of a container, or look up one.
+    Port {
+        /// Container.
+        container: String,
+        /// PRIVATE_PORT[/PROTO].
+        port: Option<String>,
+    },
 }
 
 /// `container` subcommands.
@@ -310,9 +344,22 @@ pub struct RunArgs {
     /// Security options (no-new-privileges).
     #[arg(long)]
     pub security_opt: Vec<String>,
-    /// Connect a container to a network (none, host).
-    #[arg(long, alias = "net", default_value = "none")]
+    /// Connect a container to a network (bridge, none, host, container:NAME, or a
+    /// user-defined network).
+    #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Publish a container's port to the host: [ip:][hostPort:]containerPort[/tcp|udp].
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish every exposed port to a random host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port (published with -P): PORT[/tcp|udp].
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Add a network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
     /// Restart policy (no, on-failure[:N], always, unless-stopped).
     #[arg(long, default_value = "no")]
     pub restart: String,

@@ -46,6 +46,17 @@ pub struct EngineConfig {
     pub log_max_size: u64,
     /// How many json-file logs are kept per container (current + rotated).
     pub log_max_files: u32,
+    /// The default bridge's interface name.
+    pub bridge_name: String,
+    /// The default bridge's subnet.
+    pub bridge_subnet: String,
+    /// Where user networks without `--subnet` get a /24 from.
+    pub network_pool: String,
+    /// Turn on IPv4 forwarding (for outbound NAT) when a bridge is set up.
+    pub ip_forward: bool,
+    /// Where the embedded DNS server forwards names it does not know (`host:port`);
+    /// empty: the host's resolv.conf name servers.
+    pub dns_upstreams: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +73,11 @@ impl Default for EngineConfig {
             init_binary: None,
             log_max_size: 20 << 20,
             log_max_files: 5,
+            bridge_name: "skiff0".into(),
+            bridge_subnet: "10.77.0.0/16".into(),
+            network_pool: "10.78.0.0/16".into(),
+            ip_forward: true,
+            dns_upstreams: Vec::new(),
         }
     }
 }

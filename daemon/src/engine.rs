@@ -11,6 +11,7 @@ use crate::container::exec_registry::ExecRegistry;
 use crate::container::store::ContainerStore;
 use crate::error::Result;
 use crate::events::EventBus;
+use crate::network::Networks;
 use crate::runtime::shim::ShimLauncher;
 
 /// A skiff engine over one data root. Cheap to clone; clones share state.
@@ -22,6 +23,7 @@ pub struct Engine {
     pub(crate) shim: ShimLauncher,
     pub(crate) events: EventBus,
     pub(crate) execs: std::sync::Arc<ExecRegistry>,
+    pub(crate) networks: Networks,
 }
 
 impl Engine {
@@ -36,6 +38,14 @@ impl Engine {
                 .unwrap_or_else(ShimLauncher::locate_binary),
             socket_dir: config.run_root.join("s"),
         };
+        let networks = Networks::open(
+            &config.data_root.join("networks"),
+            &config.run_root.join("netns"),
+            &config.bridge_name,
+            &config.bridge_subnet,
+            &config.network_pool,
+            config.ip_forward,
+        )?;
         Ok(Engine {
             config,
             images,
@@ -43,6 +53,7 @@ impl Engine {
             shim,
             events: EventBus::default(),
             execs: Default::default(),
+            networks,
         })
     }
 
@@ -54,6 +65,11 @@ impl Engine {
     /// Where container `id`'s OCI bundle lives while it has a task.
     pub fn bundle_dir(&self, id: &str) -> PathBuf {
         self.config.run_root.join("containers").join(id)
+    }
+
+    /// The engine's networks (create, list, remove, prune; the default bridge).
+    pub fn networks(&self) -> &Networks {
+        &self.networks
     }
 
     /// The settings in force.

@@ -11,6 +11,9 @@ pub enum EngineError {
     /// From the image store.
     #[error(transparent)]
     Image(#[from] StoreError),
+    /// From container networking.
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     /// A configuration file or flag that cannot be used.
     #[error("config {path}: {why}")]
     Config {
@@ -104,6 +107,7 @@ impl EngineError {
             | EngineError::Image(StoreError::AmbiguousImage(_)) => ErrorKind::Conflict,
             EngineError::Image(StoreError::AuthRefused { .. }) => ErrorKind::Unauthorized,
             EngineError::Image(StoreError::NoMatchingPlatform { .. }) => ErrorKind::NotFound,
+            EngineError::Network(e) => e.kind(),
             EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::Config { .. } | EngineError::InvalidInput(_) => ErrorKind::InvalidInput,
             EngineError::Conflict(_) => ErrorKind::Conflict,

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod images;
+pub mod network;
 pub mod runtime;
 pub mod spec;
 pub mod supervisor;

@@ -390,7 +390,10 @@ mod tests {
         }
         m.write(|w| w.set_setting("a", "2")).unwrap();
         assert_eq!(m.read(|r| r.setting("a")).unwrap().as_deref(), Some("2"));
-        assert_eq!(m.read(|r| r.setting("k49")).unwrap().map(|s| s.len()), Some(1000));
+        assert_eq!(
+            m.read(|r| r.setting("k49")).unwrap().map(|s| s.len()),
+            Some(1000)
+        );
     }
 
     #[test]

@@ -237,7 +237,15 @@ fn security_defaults_and_privileged() {
         "unshare -n true && echo ok",
     ]);
     assert_eq!(priv_, "ok\n");
-    let none = s.ok(&["run", "--rm", "alpine", "ls", "/sys/class/net"]);
+    let none = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "alpine",
+        "ls",
+        "/sys/class/net",
+    ]);
     assert_eq!(none, "lo\n", "--network none has only loopback");
     let host = s.ok(&[
         "run",

@@ -385,10 +385,19 @@ fn run_in_the_foreground() {
         "{}",
         stderr(&out)
     );
-    let out = d.docker(&["run", "--rm", "-p", "8080:80", "alpine", "true"]);
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-p",
+        "8080:80",
+        "alpine",
+        "true",
+    ]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("publishing ports"),
+        stderr(&out).contains("conflicting options: port publishing"),
         "{}",
         stderr(&out)
     );
@@ -436,7 +445,7 @@ fn detached_container_lifecycle() {
     assert_eq!(inspect[0]["Id"], id);
     assert_eq!(inspect[0]["Name"], "/web");
     assert_eq!(inspect[0]["State"]["Running"], true);
-    assert_eq!(inspect[0]["HostConfig"]["NetworkMode"], "none");
+    assert_eq!(inspect[0]["HostConfig"]["NetworkMode"], "bridge");
 
     let top = d.ok(&["top", "web"]);
     assert!(top.contains("sleep 30"), "{top}");

@@ -10,12 +10,13 @@ use bollard_stubs::models::{
     ContainerTopResponse, ContainerUpdateBody, ContainerUpdateResponse, ContainerWaitExitError,
     ContainerWaitResponse, RestartPolicyNameEnum,
 };
+use bollard_stubs::models::{PortSummary, PortSummaryTypeEnum};
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use skiff_daemon::container::list::Filter;
-use skiff_daemon::container::options::NetworkMode;
 use skiff_daemon::container::options::Resources;
 use skiff_daemon::container::record::{ContainerRecord, Status};
+use skiff_daemon::network::{PortBinding, Proto};
 use tokio::sync::{broadcast, mpsc};
 
 use super::version::ApiVersion;
@@ -412,13 +413,26 @@ async fn list(api: &DockerApi, q: &Query) -> Result<Response, ApiError> {
     let limit = q.int::<i64>("limit")?.filter(|n| *n > 0);
     let all = q.flag("all") || limit.is_some();
     let mut recs = api
-        .blocking(move |e| e.list_containers(all, &filters))
+        .blocking(move |e| {
+            let recs = e.list_containers(all, &filters)?;
+            let ports: Vec<Vec<PortBinding>> = recs
+                .iter()
+                .map(|r| e.container_ports(&r.id).unwrap_or_default())
+                .collect();
+            Ok(recs.into_iter().zip(ports).collect::<Vec<_>>())
+        })
         .await?;
     if let Some(n) = limit {
         recs.truncate(n as usize);
     }
     let now = chrono::Utc::now();
-    let out: Vec<ContainerSummary> = recs.iter().map(|r| summary(r, now)).collect();
+    let out: Vec<ContainerSummary> = recs
+        .iter()
+        .map(|(r, ports)| ContainerSummary {
+            ports: Some(port_summaries(ports)),
+            ..summary(r, now)
+        })
+        .collect();
     Ok(json(StatusCode::OK, &out))
 }
 
@@ -426,6 +440,22 @@ fn unix(rfc3339: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// Docker's PortSummary list of published ports.
+fn port_summaries(ports: &[PortBinding]) -> Vec<PortSummary> {
+    ports
+        .iter()
+        .map(|b| PortSummary {
+            ip: Some(b.host_ip.to_string()),
+            private_port: b.container_port,
+            public_port: Some(b.host_port),
+            typ: Some(match b.proto {
+                Proto::Tcp => PortSummaryTypeEnum::TCP,
+                Proto::Udp => PortSummaryTypeEnum::UDP,
+            }),
+        })
+        .collect()
 }
 
 /// Docker's ContainerSummary of a record.
@@ -439,12 +469,7 @@ pub fn summary(r: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> Conta
         Status::Exited => ContainerSummaryStateEnum::EXITED,
         Status::Dead => ContainerSummaryStateEnum::DEAD,
     };
-    let network = match &r.options.network {
-        NetworkMode::None => "none".to_string(),
-        NetworkMode::Host => "host".to_string(),
-        NetworkMode::Bridge => "bridge".to_string(),
-        NetworkMode::Container(c) => format!("container:{c}"),
-    };
+    let network = r.options.network.docker_name();
     ContainerSummary {
         id: Some(r.id.clone()),
         names: Some(vec![format!("/{}", r.name)]),

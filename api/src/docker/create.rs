@@ -7,6 +7,7 @@ use bollard_stubs::models::{ContainerCreateBody, HostConfig, MountType, RestartP
 use skiff_daemon::container::options::{
     CreateOptions, NetworkMode, Resources, RestartPolicy, TmpfsMount, VolumeMount,
 };
+use skiff_daemon::network::{ports, PortSpec};
 
 use super::ApiError;
 
@@ -95,6 +96,9 @@ pub fn create_options(
         privileged: host.privileged.unwrap_or(false),
         no_new_privileges: security_opts(&host)?,
         network: network_mode(host.network_mode.as_deref())?,
+        publish: port_bindings(&host, &body)?,
+        publish_all: host.publish_all_ports.unwrap_or(false),
+        network_aliases: network_aliases(&body, host.network_mode.as_deref())?,
         restart,
         auto_remove,
         init: host.init.unwrap_or(false),
@@ -111,18 +115,102 @@ pub fn create_options(
     Ok((opts, warnings))
 }
 
-/// Docker's NetworkMode. Only `none` and `host` exist in skiff so far: Docker's default
-/// (`bridge`, `default` or empty, which is what `docker run` sends) is mapped to `none`
-/// until bridge networking lands in its own issue, so containers get loopback only.
+/// Docker's NetworkMode: `bridge` (also `default` or empty, what `docker run` sends),
+/// `none`, `host`, `container:NAME`, or a user-defined network's name.
 fn network_mode(mode: Option<&str>) -> Result<NetworkMode, ApiError> {
-    Ok(match mode.unwrap_or("") {
-        "" | "default" | "bridge" | "none" => NetworkMode::None,
-        "host" => NetworkMode::Host,
-        other => match other.strip_prefix("container:") {
-            Some(c) if !c.is_empty() => NetworkMode::Container(c.to_string()),
-            _ => return Err(ApiError::not_found(format!("network {other} not found"))),
-        },
-    })
+    let mode = mode.unwrap_or("");
+    if mode == "container:" {
+        return Err(ApiError::bad_request(
+            "--network container: needs a container name or ID",
+        ));
+    }
+    Ok(NetworkMode::parse(mode))
+}
+
+/// HostConfig.PortBindings (`-p`) as the engine's port requests; with
+/// PublishAllPorts (`-P`), `--expose`d ports too (the image's are added by the engine).
+fn port_bindings(host: &HostConfig, body: &ContainerCreateBody) -> Result<Vec<PortSpec>, ApiError> {
+    let mut out = Vec::new();
+    if host.publish_all_ports.unwrap_or(false) {
+        for p in body.exposed_ports.iter().flatten() {
+            let (container_port, proto) =
+                ports::parse_container_port(p).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            out.push(PortSpec {
+                host_ip: None,
+                host_port: 0,
+                container_port,
+                proto,
+            });
+        }
+    }
+    let mut keys: Vec<_> = host.port_bindings.iter().flatten().collect();
+    keys.sort_by(|a, b| a.0.cmp(b.0));
+    for (container, bindings) in keys {
+        let (container_port, proto) = ports::parse_container_port(container)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let bindings = bindings.clone().unwrap_or_default();
+        let list = if bindings.is_empty() {
+            vec![Default::default()]
+        } else {
+            bindings
+        };
+        for b in list {
+            let b: bollard_stubs::models::PortBinding = b;
+            let ip = b.host_ip.unwrap_or_default();
+            let port = b.host_port.unwrap_or_default();
+            let spec = format!("{ip}:{port}:{container_port}/{}", proto.as_str());
+            let spec = if ip.is_empty() {
+                format!("{port}:{container_port}/{}", proto.as_str())
+            } else {
+                spec
+            };
+            let spec = spec.trim_start_matches(':').to_string();
+            out.push(
+                ports::parse_publish(&spec).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Aliases of the endpoint for the container's own network (NetworkingConfig); static
+/// addresses and endpoints on other networks are refused.
+fn network_aliases(
+    body: &ContainerCreateBody,
+    mode: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
+    let Some(eps) = body
+        .networking_config
+        .as_ref()
+        .and_then(|n| n.endpoints_config.as_ref())
+    else {
+        return Ok(Vec::new());
+    };
+    // The CLI names the default network `default` or `bridge`.
+    let canonical = |m: &str| match m {
+        "" | "default" => "bridge".to_string(),
+        m => m.to_string(),
+    };
+    let mode = canonical(mode.unwrap_or(""));
+    let mut aliases = Vec::new();
+    for (name, ep) in eps {
+        if canonical(name) != mode {
+            return Err(ApiError::bad_request(format!(
+                "skiff connects a new container to one network ({mode}); use `network connect` for {name}"
+            )));
+        }
+        let ipam = ep.ipam_config.as_ref();
+        if ipam.is_some_and(|i| {
+            i.ipv4_address.as_deref().is_some_and(|a| !a.is_empty())
+                || i.ipv6_address.as_deref().is_some_and(|a| !a.is_empty())
+        }) {
+            return Err(ApiError::bad_request(
+                "static addresses (--ip) are not supported by skiff",
+            ));
+        }
+        aliases.extend(ep.aliases.clone().unwrap_or_default());
+    }
+    Ok(aliases)
 }
 
 fn restart_policy(host: &HostConfig) -> Result<RestartPolicy, ApiError> {
@@ -184,15 +272,6 @@ fn resources(host: &HostConfig) -> Resources {
 
 /// Options that change what a container is and that skiff cannot do yet.
 fn refuse_unsupported(host: &HostConfig) -> Result<(), ApiError> {
-    let ports = host.port_bindings.as_ref().is_some_and(|p| {
-        p.values()
-            .any(|b| b.as_ref().is_some_and(|b| !b.is_empty()))
-    });
-    if ports || host.publish_all_ports.unwrap_or(false) {
-        return Err(ApiError::bad_request(
-            "publishing ports (-p, -P) needs bridge networking, which skiff does not have yet; use --network host",
-        ));
-    }
     if host.devices.as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(ApiError::bad_request(
             "--device is not available yet in skiff",
@@ -398,7 +477,7 @@ mod tests {
         assert_eq!(o.image, "alpine");
         assert_eq!(o.cmd, ["echo", "hello"]);
         assert!(o.auto_remove);
-        assert_eq!(o.network, NetworkMode::None);
+        assert_eq!(o.network, NetworkMode::Bridge);
         assert_eq!(o.restart, RestartPolicy::No);
         assert_eq!(o.entrypoint, None);
         assert_eq!(o.user, None);
@@ -436,7 +515,8 @@ mod tests {
     fn refuses_what_skiff_cannot_do() {
         let bad = [
             r#"{"Image":""}"#,
-            r#"{"Image":"a","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}"#,
+            r#"{"Image":"a","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"x"}]}}}"#,
+            r#"{"Image":"a","HostConfig":{"PortBindings":{"80/sctp":[{"HostPort":"80"}]}}}"#,
             r#"{"Image":"a","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#,
             r#"{"Image":"a","HostConfig":{"Binds":["rel/path:/x"]}}"#,
             r#"{"Image":"a","HostConfig":{"Binds":["/x:/y:bogus"]}}"#,
@@ -448,12 +528,17 @@ mod tests {
             let e = create_options(None, body(b)).unwrap_err();
             assert_eq!(e.status, hyper::StatusCode::BAD_REQUEST, "{b}: {e}");
         }
-        let e = create_options(
+        let (o, _) = create_options(
             None,
-            body(r#"{"Image":"a","HostConfig":{"NetworkMode":"mynet"}}"#),
+            body(r#"{"Image":"a","HostConfig":{"NetworkMode":"mynet","PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}],"53/udp":null}},"NetworkingConfig":{"EndpointsConfig":{"mynet":{"Aliases":["web"]}}}}"#),
         )
-        .unwrap_err();
-        assert_eq!(e.status, hyper::StatusCode::NOT_FOUND);
-        assert_eq!(e.message, "network mynet not found");
+        .unwrap();
+        assert_eq!(o.network, NetworkMode::Named("mynet".into()));
+        assert_eq!(o.network_aliases, ["web"]);
+        assert_eq!(o.publish.len(), 2);
+        assert_eq!(o.publish[0].container_port, 53);
+        assert_eq!(o.publish[0].host_port, 0);
+        assert_eq!(o.publish[1].host_port, 8080);
+        assert_eq!(o.publish[1].host_ip, Some(std::net::Ipv4Addr::LOCALHOST));
     }
 }

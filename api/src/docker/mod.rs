@@ -1,7 +1,7 @@
 //! The Docker Engine API on a Unix socket: what the stock `docker` CLI speaks.
 //!
 //! One module per resource, as moby groups its routers: [`system`] (`/info`),
-//! [`version`] (`/_ping`, `/version`, version negotiation), [`images`], [`containers`]
+//! [`version`] (`/_ping`, `/version`, version negotiation), [`images`], [`networks`], [`containers`]
 //! (lifecycle verbs, `ps`, `inspect`, `wait`), [`attach`] (hijacked attach and `logs`
 //! streams). [`create`] turns Docker's container config into the engine's
 //! `CreateOptions`; [`watch`] follows container exits so `wait`, `attach` and `--rm`
@@ -22,6 +22,7 @@ pub mod events;
 pub mod exec;
 pub mod image_extra;
 pub mod images;
+pub mod networks;
 pub mod server;
 pub mod stats;
 pub mod system;

@@ -13,7 +13,9 @@ use hyper::Method;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
 
-use super::{containers, events, exec, image_extra, images, percent_decode, system, version};
+use super::{
+    containers, events, exec, image_extra, images, networks, percent_decode, system, version,
+};
 use super::{ApiError, DockerApi, Query, Request, Response};
 
 /// Binds the API socket at `path` with mode 0660, creating its directory. A stale
@@ -109,6 +111,7 @@ async fn route(api: &DockerApi, req: Request) -> Result<Response, ApiError> {
         (_, "containers", n) if n > 1 => containers::route(api, req, &segs[1..], &q, ver).await,
         (_, "exec", n) if n > 1 => exec::route(api, req, &segs[1..], &q, ver).await,
         (&Method::GET, "events", 1) => events::events(api, &q).await,
+        (_, "networks", _) => networks::route(api, req, &segs[1..], &q).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }

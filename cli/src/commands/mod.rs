@@ -7,6 +7,7 @@ mod info;
 mod lifecycle;
 mod login;
 mod logs;
+pub mod network;
 mod ps;
 mod pull;
 mod rmi;
@@ -107,5 +108,7 @@ pub async fn run(cli: Cli) -> Result<u8, EngineError> {
             lifecycle::inspect(&engine, &containers, false)
         }
         Command::Container(ContainerCommand::Prune { .. }) => lifecycle::prune(&engine),
+        Command::Network(c) => network::run(&engine, c),
+        Command::Port { container, port } => network::port(&engine, &container, port.as_deref()),
     }
 }

@@ -94,7 +94,7 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<u8, EngineError> {
             command_text(c, a.no_trunc),
             ago(unix(&c.created)),
             status_text(c),
-            String::new(),
+            engine.ports_text(c),
             c.name.clone(),
         ]);
     }

@@ -61,15 +61,33 @@ fn parse_restart(r: &str) -> Result<RestartPolicy, EngineError> {
 }
 
 fn parse_network(n: &str) -> Result<NetworkMode, EngineError> {
-    Ok(match n {
-        "none" => NetworkMode::None,
-        "host" => NetworkMode::Host,
-        "bridge" | "default" => NetworkMode::Bridge,
-        other => match other.strip_prefix("container:") {
-            Some(c) if !c.is_empty() => NetworkMode::Container(c.to_string()),
-            _ => return Err(invalid(format!("network {other} not found"))),
-        },
-    })
+    if n.starts_with("container:") && n.len() == "container:".len() {
+        return Err(invalid(
+            "--network container: needs a container name or ID".into(),
+        ));
+    }
+    Ok(NetworkMode::parse(n))
+}
+
+/// `-p` specs, plus `--expose`d ports on random host ports with `-P`.
+fn publish_specs(a: &RunArgs) -> Result<Vec<skiff_daemon::network::PortSpec>, EngineError> {
+    use skiff_daemon::network::{ports, PortSpec};
+    let mut out = Vec::new();
+    for p in &a.publish {
+        out.push(ports::parse_publish(p)?);
+    }
+    for e in &a.expose {
+        let (container_port, proto) = ports::parse_container_port(e)?;
+        if a.publish_all {
+            out.push(PortSpec {
+                host_ip: None,
+                host_port: 0,
+                container_port,
+                proto,
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn read_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>, EngineError> {
@@ -184,6 +202,9 @@ pub fn create_options(a: &RunArgs, create_only: bool) -> Result<CreateOptions, E
         privileged: a.privileged,
         no_new_privileges,
         network: parse_network(&a.network)?,
+        publish: publish_specs(a)?,
+        publish_all: a.publish_all,
+        network_aliases: a.network_alias.clone(),
         restart: parse_restart(&a.restart)?,
         auto_remove: a.rm,
         init: a.init,

@@ -4,7 +4,7 @@
 
 use bollard::models::ContainerCreateBody;
 use serde_json::{json, Value};
-use skiff_daemon::container::options::{CreateOptions, NetworkMode, RestartPolicy};
+use skiff_daemon::container::options::{CreateOptions, RestartPolicy};
 use skiff_daemon::EngineError;
 
 /// Which streams the client attaches to at `run`.
@@ -16,13 +16,23 @@ pub struct Attached {
     pub output: bool,
 }
 
-fn network_mode(n: &NetworkMode) -> String {
-    match n {
-        NetworkMode::None => "none".into(),
-        NetworkMode::Host => "host".into(),
-        NetworkMode::Bridge => "bridge".into(),
-        NetworkMode::Container(c) => format!("container:{c}"),
+/// `-p` requests as HostConfig.PortBindings (`"80/tcp": [{HostIp, HostPort}]`).
+fn port_bindings(opts: &CreateOptions) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for p in &opts.publish {
+        let key = format!("{}/{}", p.container_port, p.proto.as_str());
+        let binding = json!({
+            "HostIp": p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
+        });
+        match out.get_mut(&key).and_then(Value::as_array_mut) {
+            Some(list) => list.push(binding),
+            None => {
+                out.insert(key, json!([binding]));
+            }
+        }
     }
+    out
 }
 
 fn restart_policy(r: &RestartPolicy) -> Value {
@@ -83,7 +93,9 @@ pub fn create_body(
         "CapAdd": opts.cap_add,
         "CapDrop": opts.cap_drop,
         "Privileged": opts.privileged,
-        "NetworkMode": network_mode(&opts.network),
+        "NetworkMode": opts.network.docker_name(),
+        "PortBindings": port_bindings(opts),
+        "PublishAllPorts": opts.publish_all,
         "RestartPolicy": restart_policy(&opts.restart),
         "AutoRemove": opts.auto_remove,
         "Init": opts.init,
@@ -132,6 +144,11 @@ pub fn create_body(
     });
     if !opts.cmd.is_empty() {
         body["Cmd"] = json!(opts.cmd);
+    }
+    if !opts.network_aliases.is_empty() {
+        body["NetworkingConfig"] = json!({"EndpointsConfig": {
+            opts.network.docker_name(): {"Aliases": opts.network_aliases}
+        }});
     }
     if let Some(e) = &opts.entrypoint {
         // An empty entrypoint clears the image's: docker sends [""].

@@ -53,11 +53,7 @@ impl Engine {
                 RUNTIMES.join(", ")
             )));
         }
-        if let NetworkMode::Bridge | NetworkMode::Container(_) = opts.network {
-            return Err(EngineError::InvalidInput(
-                "network mode not available yet: use --network none or --network host".into(),
-            ));
-        }
+        self.check_network_options(&opts)?;
         if let Some(n) = &opts.name {
             names::validate(n)?;
         }
@@ -188,7 +184,10 @@ impl Engine {
             log_path: dir.join(format!("{id}-json.log")),
             bundle,
         };
+        let mut rec = rec;
+        self.add_exposed_ports(&mut rec.options, &config);
         self.containers.save(&rec)?;
+        self.join_network(&rec)?;
         Ok(rec)
     }
 

@@ -8,12 +8,7 @@ use crate::engine::Engine;
 use crate::error::Result;
 
 fn network_mode(n: &NetworkMode) -> String {
-    match n {
-        NetworkMode::None => "none".into(),
-        NetworkMode::Host => "host".into(),
-        NetworkMode::Bridge => "bridge".into(),
-        NetworkMode::Container(c) => format!("container:{c}"),
-    }
+    n.docker_name()
 }
 
 fn restart_policy(r: &RestartPolicy) -> Value {
@@ -100,6 +95,8 @@ impl Engine {
             "HostConfig": {
                 "Binds": binds,
                 "NetworkMode": network_mode(&o.network),
+                "PortBindings": crate::container::network::port_bindings_json(&o.publish),
+                "PublishAllPorts": o.publish_all,
                 "RestartPolicy": restart_policy(&o.restart),
                 "AutoRemove": o.auto_remove,
                 "Runtime": c.runtime,
@@ -134,7 +131,7 @@ impl Engine {
                 "Labels": o.labels,
                 "StopSignal": o.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
             },
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": self.network_settings_json(c),
         })
     }
 }

@@ -109,6 +109,7 @@ impl Engine {
         }
         let old = std::mem::replace(&mut rec.name, new_name.to_string());
         self.containers.save(&rec)?;
+        self.rename_network_member(&rec.id, new_name);
         self.container_event(&rec, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }

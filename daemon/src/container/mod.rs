@@ -11,6 +11,7 @@ pub mod kill;
 pub mod list;
 pub mod logs;
 pub mod names;
+pub mod network;
 pub mod options;
 pub mod pause;
 pub mod record;

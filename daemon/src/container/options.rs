@@ -26,7 +26,8 @@ pub struct TmpfsMount {
     pub options: Vec<String>,
 }
 
-/// Network mode of a container.
+/// Network mode of a container (`--network`). `Bridge` is what the CLI and the Docker
+/// API default to; the type's default stays `None` so older records read unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
@@ -35,10 +36,48 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
-    /// The default bridge (networking issue).
+    /// The default bridge network (`bridge`).
     Bridge,
     /// Another container's namespace (`container:NAME`).
     Container(String),
+    /// A user-defined network, by name or ID.
+    Named(String),
+}
+
+impl NetworkMode {
+    /// Parses `--network`: `none`, `host`, `bridge` (or `default`), `container:NAME`,
+    /// or a network name.
+    pub fn parse(s: &str) -> NetworkMode {
+        match s {
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            "" | "bridge" | "default" => NetworkMode::Bridge,
+            other => match other.strip_prefix("container:") {
+                Some(c) => NetworkMode::Container(c.to_string()),
+                None => NetworkMode::Named(other.to_string()),
+            },
+        }
+    }
+
+    /// The network it attaches to, for bridge and user networks.
+    pub fn network_name(&self) -> Option<&str> {
+        match self {
+            NetworkMode::Bridge => Some(crate::network::DEFAULT_NETWORK),
+            NetworkMode::Named(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Docker's name of the mode (`bridge`, `host`, `container:x`, `mynet`).
+    pub fn docker_name(&self) -> String {
+        match self {
+            NetworkMode::None => "none".into(),
+            NetworkMode::Host => "host".into(),
+            NetworkMode::Bridge => "bridge".into(),
+            NetworkMode::Container(c) => format!("container:{c}"),
+            NetworkMode::Named(n) => n.clone(),
+        }
+    }
 }
 
 /// Restart policy (`--restart`).
@@ -124,6 +163,15 @@ pub struct CreateOptions {
     pub no_new_privileges: bool,
     /// `--network`.
     pub network: NetworkMode,
+    /// `-p`: ports to publish (on the container's first network).
+    #[serde(default)]
+    pub publish: Vec<crate::network::PortSpec>,
+    /// `-P`: publish every port the image exposes on a random host port.
+    #[serde(default)]
+    pub publish_all: bool,
+    /// `--network-alias`: more names on its network's DNS.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
     /// `--restart`.
     pub restart: RestartPolicy,
     /// `--rm`.

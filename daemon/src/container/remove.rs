@@ -38,6 +38,9 @@ impl Engine {
         self.teardown_task(&rec, &address);
         let rw = self.container_dir(&rec.id).join("rw");
         let _ = skiff_image_store::mount::unmount(&rw.join("fs"));
+        if let Err(e) = self.forget_network(&rec.id) {
+            tracing::warn!(container = %rec.id, error = %e, "leaving networks");
+        }
         self.containers.remove(&rec.id)?;
         self.execs.forget_container(&rec.id);
         self.container_event(&rec, "destroy", &[]);

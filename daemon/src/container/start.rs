@@ -75,6 +75,7 @@ impl Engine {
             // prepared before it.
             let _ = skiff_image_store::mount::unmount(&rec.bundle.join("rootfs"));
             let _ = fs::remove_dir_all(&rec.bundle);
+            self.release_network(&rec.id);
         }
         result
     }
@@ -117,6 +118,7 @@ impl Engine {
             ),
             terminal: rec.options.tty,
         };
+        self.setup_network(rec)?;
         tracing::debug!(container = %rec.id, "start: bundle ready");
         let address = self.shim.spawn(&rec.id, bundle)?;
         tracing::debug!(container = %rec.id, "start: shim spawned");

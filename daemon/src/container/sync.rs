@@ -125,6 +125,7 @@ impl Engine {
                 tracing::warn!(container = %rec.id, error = %e, "removing bundle");
             }
         }
+        self.release_network(&rec.id);
         // The shim's Delete removes the cgroup; clean up ourselves only when it could not.
         if !deleted {
             remove_cgroups(&rec.id);

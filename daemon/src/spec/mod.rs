@@ -218,10 +218,11 @@ fn namespaces(network: &NetworkMode) -> Result<Vec<LinuxNamespace>, SpecError> {
     ];
     match network {
         NetworkMode::Host => {}
-        // Container(_): the engine fills in the other container's namespace path.
-        NetworkMode::None | NetworkMode::Bridge | NetworkMode::Container(_) => {
-            types.push(LinuxNamespaceType::Network)
-        }
+        // Container(_), Bridge, Named(_): the engine fills in the namespace path at start.
+        NetworkMode::None
+        | NetworkMode::Bridge
+        | NetworkMode::Container(_)
+        | NetworkMode::Named(_) => types.push(LinuxNamespaceType::Network),
     }
     types
         .into_iter()

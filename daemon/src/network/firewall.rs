@@ -1,0 +1,255 @@
+//! NAT and port publishing with iptables (nf_tables or legacy backend alike).
+//!
+//! Per network (bridge `BR`): a nat chain `SKIFF-BR` holding its containers' DNAT
+//! rules, reached from PREROUTING (traffic from outside) and OUTPUT (from the host,
+//! 127.0.0.1 included) for local destinations; MASQUERADE for the subnet's outbound
+//! traffic and for host-loopback sources reaching containers; FORWARD accepts for the
+//! bridge. Every rule carries a comment (`skiff:BR`, or `skiff:<container id>` for
+//! ports) so cleanup and reconciliation find exactly what skiff added.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use super::error::NetworkError;
+use super::ports::PortBinding;
+use super::subnet::Subnet;
+
+/// The nat chain of a bridge's published ports.
+pub fn chain(bridge: &str) -> String {
+    format!("SKIFF-{bridge}")
+}
+
+fn iptables(args: &[&str], doing: &str) -> Result<String, NetworkError> {
+    let out = Command::new("iptables")
+        .arg("-w")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| NetworkError::Tool {
+            tool: "iptables",
+            doing: doing.to_string(),
+            why: format!("cannot run iptables: {e}"),
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(NetworkError::Tool {
+            tool: "iptables",
+            doing: doing.to_string(),
+            why: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// Feeds rules to `iptables-restore --noflush` in one go (one process for many rules).
+fn restore(table: &str, lines: &[String], doing: &str) -> Result<(), NetworkError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let tool_err = |why: String| NetworkError::Tool {
+        tool: "iptables-restore",
+        doing: doing.to_string(),
+        why,
+    };
+    let mut input = format!("*{table}\n");
+    for l in lines {
+        input.push_str(l);
+        input.push('\n');
+    }
+    input.push_str("COMMIT\n");
+    let mut child = Command::new("iptables-restore")
+        .args(["-w", "--noflush"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| tool_err(format!("cannot run iptables-restore: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| tool_err(e.to_string()))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| tool_err(e.to_string()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(tool_err(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+}
+
+/// The network-wide rules of a bridge, as (table, chain, rule) with the rule's
+/// arguments after the chain name.
+fn base_rules(bridge: &str, subnet: &Subnet) -> Vec<(&'static str, &'static str, Vec<String>)> {
+    let tag = format!("skiff:{bridge}");
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let comment = ["-m", "comment", "--comment", tag.as_str()];
+    let with = |head: &[&str], tail: &[&str]| {
+        let mut v = s(head);
+        v.extend(s(&comment));
+        v.extend(s(tail));
+        v
+    };
+    let jump = chain(bridge);
+    let subnet = subnet.to_string();
+    vec![
+        (
+            "nat",
+            "PREROUTING",
+            with(&["-m", "addrtype", "--dst-type", "LOCAL"], &["-j", &jump]),
+        ),
+        (
+            "nat",
+            "OUTPUT",
+            with(&["-m", "addrtype", "--dst-type", "LOCAL"], &["-j", &jump]),
+        ),
+        (
+            "nat",
+            "POSTROUTING",
+            with(&["-s", &subnet, "!", "-o", bridge], &["-j", "MASQUERADE"]),
+        ),
+        (
+            "nat",
+            "POSTROUTING",
+            with(&["-s", "127.0.0.0/8", "-o", bridge], &["-j", "MASQUERADE"]),
+        ),
+        (
+            "filter",
+            "FORWARD",
+            with(&["-i", bridge], &["-j", "ACCEPT"]),
+        ),
+        (
+            "filter",
+            "FORWARD",
+            with(&["-o", bridge], &["-j", "ACCEPT"]),
+        ),
+    ]
+}
+
+/// Sets up a network's chain and rules; each rule is added only when missing, so this
+/// is safe to repeat (reconciliation does).
+pub fn ensure_network(bridge: &str, subnet: &Subnet) -> Result<(), NetworkError> {
+    let jump = chain(bridge);
+    if iptables(&["-t", "nat", "-S", &jump], "listing").is_err() {
+        if let Err(e) = iptables(
+            &["-t", "nat", "-N", &jump],
+            &format!("creating chain {jump}"),
+        ) {
+            // Another process may have created it meanwhile.
+            iptables(&["-t", "nat", "-S", &jump], "listing").map_err(|_| e)?;
+        }
+    }
+    for (table, ch, rule) in base_rules(bridge, subnet) {
+        let mut check = vec!["-t", table, "-C", ch];
+        check.extend(rule.iter().map(String::as_str));
+        if iptables(&check, "checking a rule").is_ok() {
+            continue;
+        }
+        let mut add = vec!["-t", table, if ch == "FORWARD" { "-I" } else { "-A" }, ch];
+        add.extend(rule.iter().map(String::as_str));
+        iptables(&add, &format!("adding a {table} {ch} rule for {bridge}"))?;
+    }
+    // Lets DNAT-ed packets from 127.0.0.1 be routed to the bridge.
+    let localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+    std::fs::write(&localnet, "1").map_err(|e| NetworkError::io("writing", localnet, e))?;
+    Ok(())
+}
+
+/// Removes a network's rules and chain; missing ones are fine.
+pub fn remove_network(bridge: &str, subnet: &Subnet) {
+    for (table, ch, rule) in base_rules(bridge, subnet) {
+        let mut del = vec!["-t", table, "-D", ch];
+        del.extend(rule.iter().map(String::as_str));
+        while iptables(&del, "deleting a rule").is_ok() {}
+    }
+    let jump = chain(bridge);
+    let _ = iptables(&["-t", "nat", "-F", &jump], "flushing");
+    let _ = iptables(&["-t", "nat", "-X", &jump], "deleting chain");
+}
+
+fn port_rule(bridge: &str, container: &str, ip: Ipv4Addr, b: &PortBinding) -> String {
+    let dst = if b.host_ip.is_unspecified() {
+        String::new()
+    } else {
+        format!("-d {}/32 ", b.host_ip)
+    };
+    format!(
+        "{chain} {dst}-p {proto} -m {proto} --dport {hp} -m comment --comment skiff:{container} -j DNAT --to-destination {ip}:{cp}",
+        chain = chain(bridge),
+        proto = b.proto.as_str(),
+        hp = b.host_port,
+        cp = b.container_port,
+    )
+}
+
+/// Adds DNAT rules publishing `bindings` of container `container` (at `ip`).
+pub fn add_ports(
+    bridge: &str,
+    container: &str,
+    ip: Ipv4Addr,
+    bindings: &[PortBinding],
+) -> Result<(), NetworkError> {
+    let lines: Vec<String> = bindings
+        .iter()
+        .map(|b| format!("-A {}", port_rule(bridge, container, ip, b)))
+        .collect();
+    restore(
+        "nat",
+        &lines,
+        &format!("publishing ports of container {container}"),
+    )
+}
+
+/// Containers that have port rules in a bridge's chain.
+pub fn port_owners(bridge: &str) -> Vec<String> {
+    let Ok(rules) = iptables(&["-t", "nat", "-S", &chain(bridge)], "listing") else {
+        return Vec::new();
+    };
+    let mut owners: Vec<String> = rules
+        .lines()
+        .filter_map(|l| l.split("--comment skiff:").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(|s| s.trim_matches('"').to_string())
+        .collect();
+    owners.sort();
+    owners.dedup();
+    owners
+}
+
+/// Removes every port rule of container `container` from a bridge's chain.
+pub fn remove_ports(bridge: &str, container: &str) -> Result<(), NetworkError> {
+    let Ok(rules) = iptables(&["-t", "nat", "-S", &chain(bridge)], "listing") else {
+        return Ok(());
+    };
+    let tag = format!("skiff:{container}");
+    let lines: Vec<String> = rules
+        .lines()
+        .filter(|l| l.split_whitespace().any(|w| w.trim_matches('"') == tag))
+        .filter_map(|l| l.strip_prefix("-A "))
+        .map(|rule| format!("-D {rule}"))
+        .collect();
+    restore(
+        "nat",
+        &lines,
+        &format!("removing published ports of container {container}"),
+    )
+}
+
+/// Turns on IPv4 forwarding, so containers reach beyond the host through NAT; a host
+/// that forbids it (read-only /proc/sys) keeps containers host-local.
+pub fn enable_forwarding() {
+    let p = "/proc/sys/net/ipv4/ip_forward";
+    if std::fs::read_to_string(p)
+        .map(|v| v.trim() == "1")
+        .unwrap_or(false)
+    {
+        return;
+    }
+    if let Err(e) = std::fs::write(p, "1") {
+        tracing::warn!(error = %e, "cannot enable IPv4 forwarding: containers stay host-local");
+    }
+}

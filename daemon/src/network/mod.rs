@@ -1,0 +1,30 @@
+//! Container networking, owned by the engine: bridge networks (the default `bridge`
+//! and user-defined ones) with their own persisted state, the wiring of a network
+//! namespace into them, published ports, and the embedded DNS server.
+//!
+//! One concern per module: [`subnet`] (CIDR arithmetic), [`ports`] (`-p` specs),
+//! [`record`] and [`store`] (networks and their members, the IP allocator's state),
+//! [`netns`] (named namespaces), [`link`] (bridges and veth pairs via `ip`),
+//! [`firewall`] (NAT and DNAT via iptables), [`files`] (`/etc/hosts`, resolv.conf),
+//! [`dns`] (the embedded DNS server skiffd runs), [`manager`] (the operations, on a
+//! namespace path, so pods and CRI reuse them) and [`error`].
+//!
+//! Host tools: `ip` (iproute2) and `iptables` / `iptables-restore`.
+
+pub mod dns;
+pub mod error;
+pub mod files;
+pub mod firewall;
+pub mod link;
+pub mod manager;
+pub mod netns;
+pub mod ports;
+pub mod record;
+pub mod store;
+pub mod subnet;
+
+pub use error::NetworkError;
+pub use manager::{CreateNetwork, Networks};
+pub use ports::{PortBinding, PortSpec, Proto};
+pub use record::{Member, NetworkRecord, DEFAULT_NETWORK};
+pub use subnet::Subnet;
