@@ -56,14 +56,38 @@ impl Metadata {
         if m.path.exists() {
             return Ok(m);
         }
-        m.write(|w| {
+        m.create_tables()?;
+        Ok(m)
+    }
+
+    /// Creates the tables (a no-op for those that exist).
+    fn create_tables(&self) -> Result<()> {
+        self.write(|w| {
             w.txn.open_table(IMAGES).map_err(|e| w.err(e))?;
             w.txn.open_table(TAGS).map_err(|e| w.err(e))?;
             w.txn.open_table(SNAPSHOTS).map_err(|e| w.err(e))?;
             w.txn.open_table(SETTINGS).map_err(|e| w.err(e))?;
             Ok(())
-        })?;
-        Ok(m)
+        })
+    }
+
+    /// Whether every table exists in this view: a process killed between creating the
+    /// file and committing its tables leaves a database without them.
+    fn has_tables(&self, txn: &redb::ReadTransaction) -> Result<bool> {
+        use redb::TableHandle;
+        let names: Vec<String> = txn
+            .list_tables()
+            .map_err(|e| self.err(e))?
+            .map(|t| t.name().to_string())
+            .collect();
+        Ok([
+            IMAGES.name(),
+            TAGS.name(),
+            SNAPSHOTS.name(),
+            SETTINGS.name(),
+        ]
+        .iter()
+        .all(|n| names.iter().any(|x| x == n)))
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
@@ -125,6 +149,16 @@ impl Metadata {
 
     /// Runs `f` on a consistent read view.
     pub fn read<T>(&self, f: impl FnOnce(&Reader) -> Result<T>) -> Result<T> {
+        let (lock, db) = self.db_read_only()?;
+        let txn = db.begin_read().map_err(|e| self.err(e))?;
+        if self.has_tables(&txn)? {
+            return f(&Reader {
+                txn: &txn,
+                path: &self.path,
+            });
+        }
+        drop((txn, db, lock));
+        self.create_tables()?;
         let (_lock, db) = self.db_read_only()?;
         let txn = db.begin_read().map_err(|e| self.err(e))?;
         f(&Reader {
@@ -368,6 +402,16 @@ impl Writer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_killed_before_its_tables_were_committed_reads_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        // What a process killed right after redb created the file leaves behind.
+        drop(Database::create(dir.path().join("metadata.redb")).unwrap());
+        let m = Metadata::open(dir.path()).unwrap();
+        assert!(m.read(|r| r.images()).unwrap().is_empty());
+        assert_eq!(m.read(|r| r.setting("snapshotter")).unwrap(), None);
+    }
 
     #[test]
     fn reads_leave_the_file_untouched_and_see_every_commit() {

@@ -58,6 +58,18 @@ impl Executor for SkiffExecutor {
             libc::sigemptyset(&mut set);
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
         }
+        // A terminal gets its size here, on the slave, before the workload runs: the
+        // shim sets it on the master only once libcontainer handed that over, which for
+        // an exec can be after the process started (and read a 0x0 terminal).
+        if let Some(p) = spec.process() {
+            if let (true, Some(size)) = (p.terminal().unwrap_or(false), p.console_size()) {
+                let _ = crate::stdio::set_winsize(
+                    &std::io::stdin(),
+                    size.width() as u32,
+                    size.height() as u32,
+                );
+            }
+        }
         DefaultExecutor {}.exec(spec)
     }
 

@@ -950,6 +950,20 @@ fn run_exec(
         }
     }
     let file = RemoveOnDrop(container::state_root(bundle).join(format!("exec-{exec_id}.json")));
+    // A size asked for before start goes into the process spec, so the terminal has it
+    // before the process runs (see SkiffExecutor).
+    let patched;
+    let process = match (size, p.terminal) {
+        (Some((w, h)), true) => match serde_json::from_slice::<serde_json::Value>(process) {
+            Ok(mut v) => {
+                v["consoleSize"] = serde_json::json!({"height": h, "width": w});
+                patched = serde_json::to_vec(&v).unwrap_or_else(|_| process.to_vec());
+                &patched[..]
+            }
+            Err(_) => process,
+        },
+        _ => process,
+    };
     std::fs::write(&file.0, process).map_err(|e| ShimError::io("writing", &file.0, e))?;
     if p.terminal {
         let pending = stdio::open_terminal(&p.stdin, &p.stdout)?;

@@ -43,6 +43,13 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<u8, EngineError> {
         detach: a.detach,
     };
     let session = engine.exec_create(&a.container, &opts)?;
+    if a.tty {
+        // Before start: the shim keeps the size until the terminal exists, so the
+        // process never sees a 0x0 terminal.
+        if let Some((cols, rows)) = crate::tty::size() {
+            let _ = engine.exec_resize(&session, cols, rows);
+        }
+    }
     // With a terminal the shim writes everything to stdout and never opens the stderr
     // FIFO, so reading it would block forever.
     let readers = match (a.detach, session.tty) {

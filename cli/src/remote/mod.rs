@@ -8,6 +8,7 @@ mod attach;
 mod body;
 mod containers;
 mod images;
+mod networks;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -185,6 +186,8 @@ pub async fn dispatch(r: &Remote, command: &Command) -> Option<Result<u8>> {
             images::tag(r, source, target).await
         }
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(r, a).await,
+        Command::Network(n) => networks::network(r, n).await,
+        Command::Port { container, port } => networks::port(r, container, port.as_deref()).await,
         _ => return None,
     })
 }
