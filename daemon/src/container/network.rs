@@ -332,30 +332,33 @@ impl Engine {
 
     /// Brings the host in line with the records after a restart or crash: no veth,
     /// rule, address or namespace of a container that does not run survives, and
-    /// running containers keep theirs.
+    /// running containers keep theirs. A container being started or stopped right now
+    /// (its operation lock is held, maybe by a daemonless CLI) is left alone; the others
+    /// are checked and cleaned while their lock is held, so no start can interleave.
     pub fn reconcile_networks(&self) -> Result<()> {
-        let mut all = BTreeSet::new();
-        let mut live = BTreeSet::new();
-        for rec in self.containers.list()? {
-            all.insert(rec.id.clone());
-            let rec = match self.sync_state(rec) {
-                Ok(r) => r,
-                Err(_) => continue,
+        let exists = |id: &str| self.container_dir(id).join("record.json").exists();
+        self.networks.reconcile_networks(&exists)?;
+        for id in self.networks.holders()? {
+            if !exists(&id) {
+                self.networks.purge(&id)?;
+                continue;
+            }
+            let Some(_ops) = self.containers.try_lock_ops(&id)? else {
+                continue;
             };
-            // A container being started right now by another process has its
-            // namespace before its task: leave those alone.
-            let young_ns = fs::metadata(self.networks.netns_path(&rec.id))
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() < 30);
-            if rec.state.status.has_task() || young_ns {
-                live.insert(rec.id.clone());
+            let running = match self.containers.load(&id)? {
+                Some(rec) => self
+                    .sync_state(rec)
+                    .map(|r| r.state.status.has_task())
+                    .unwrap_or(true),
+                None => false,
+            };
+            if !running {
+                tracing::info!(container = %id, "reconcile: releasing the network of a container that does not run");
+                self.networks.purge(&id)?;
             }
         }
-        self.networks
-            .reconcile(&|id| all.contains(id), &|id| live.contains(id))
-            .map_err(|e: NetworkError| e.into())
+        Ok(())
     }
 }
 

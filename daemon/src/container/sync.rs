@@ -86,7 +86,11 @@ impl Engine {
         if let Some(e) = error {
             rec.state.error = e;
         }
-        self.containers.save(&rec)?;
+        // The exit is recorded first: until then others see a running container whose
+        // shim is gone, so the network is released after (and even if the save fails).
+        let saved = self.containers.save(&rec);
+        self.release_network(&rec.id);
+        saved?;
         Ok(rec)
     }
 
@@ -112,7 +116,6 @@ impl Engine {
                 tracing::warn!(container = %rec.id, error = %e, "removing bundle");
             }
         }
-        self.release_network(&rec.id);
         // The shim's Delete removes the cgroup; clean up ourselves only when it could not.
         if !deleted {
             remove_cgroups(&rec.id);
