@@ -61,7 +61,7 @@ pub struct Global {
     #[arg(long, global = true, env = "SKIFF_NETWORK_POOL")]
     pub network_pool: Option<String>,
     /// Turn on IPv4 forwarding when a bridge is set up (true or false).
-    #[arg(long, global = true, value_name = "BOOL")]
+    #[arg(long, global = true, value_name = "BOOL", env = "SKIFF_IP_FORWARD")]
     pub ip_forward: Option<bool>,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn")]

@@ -191,7 +191,7 @@ fn restart_after(engine: &Engine, id: &str, backoff: &mut Duration, ran_for: Dur
     }
     std::thread::sleep(*backoff);
     *backoff = (*backoff * 2).min(Duration::from_secs(60));
-    let Ok(mut again) = engine.containers.find(id) else {
+    let Ok(again) = engine.containers.find(id) else {
         return false;
     };
     if again.state.status != Status::Exited
@@ -200,12 +200,8 @@ fn restart_after(engine: &Engine, id: &str, backoff: &mut Duration, ran_for: Dur
     {
         return false;
     }
-    again.state.restart_count += 1;
-    if engine.containers.save(&again).is_err() {
-        return false;
-    }
-    match engine.start_blocking(id) {
-        Ok(_) => true,
+    match engine.restart_by_policy(id) {
+        Ok(started) => started.is_some(),
         Err(e) => {
             tracing::warn!(container = %id, error = %e, "restart failed");
             false

@@ -20,7 +20,13 @@ impl Skiffd {
         let bin: PathBuf = skiff_bin().with_file_name("skiffd");
         let log = std::fs::File::create(s.dir.path().join("skiffd.log")).unwrap();
         let child = Command::new(bin)
-            .args(["--config", "/dev/null", "--data-root"])
+            .args([
+                "--config",
+                "/dev/null",
+                "--ip-forward",
+                "false",
+                "--data-root",
+            ])
             .arg(&s.root)
             .arg("--run-root")
             .arg(&s.run_root)

@@ -28,7 +28,10 @@ impl Skiffd {
         let config = dir.join("skiffd.toml");
         std::fs::write(
             &config,
-            format!("registry-mirrors = [\"http://{}\"]\n", reg.addr()),
+            format!(
+                "registry-mirrors = [\"http://{}\"]\nip-forward = false\n",
+                reg.addr()
+            ),
         )
         .unwrap();
         let socket = dir.join("docker.sock");

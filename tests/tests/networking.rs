@@ -617,6 +617,8 @@ impl Skiffd {
             t.subnet.clone(),
             "--network-pool".into(),
             t.pool.clone(),
+            "--ip-forward".into(),
+            "false".into(),
         ];
         let args = [args, extra.to_vec()].concat();
         let mut d = Skiffd {

@@ -95,7 +95,7 @@ impl Engine {
             "HostConfig": {
                 "Binds": binds,
                 "NetworkMode": network_mode(&o.network),
-                "PortBindings": crate::container::network::port_bindings_json(&o.publish),
+                "PortBindings": crate::container::network_json::port_bindings_json(&o.publish),
                 "PublishAllPorts": o.publish_all,
                 "RestartPolicy": restart_policy(&o.restart),
                 "AutoRemove": o.auto_remove,

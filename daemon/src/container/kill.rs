@@ -99,7 +99,10 @@ impl Engine {
         name: &str,
         timeout: Option<u64>,
     ) -> Result<ContainerRecord> {
-        let mut rec = self.sync_state(self.containers.find(name)?)?;
+        let found = self.containers.find(name)?;
+        // Waits for a start in progress (a policy restart), then stops what it started.
+        let _ops = self.containers.lock_ops(&found.id)?;
+        let mut rec = self.sync_state(self.containers.find(&found.id)?)?;
         // Marked even when it is not running: a stop cancels a pending policy restart.
         rec.state.stopped_by_user = true;
         self.containers.save(&rec)?;

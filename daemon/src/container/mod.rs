@@ -12,6 +12,7 @@ pub mod list;
 pub mod logs;
 pub mod names;
 pub mod network;
+pub mod network_json;
 pub mod options;
 pub mod pause;
 pub mod record;

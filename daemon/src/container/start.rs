@@ -27,7 +27,27 @@ impl Engine {
     }
 
     pub(crate) fn start_blocking(&self, name: &str) -> Result<ContainerRecord> {
-        let mut rec = self.sync_state(self.containers.find(name)?)?;
+        let found = self.containers.find(name)?;
+        let _ops = self.containers.lock_ops(&found.id)?;
+        self.start_locked(&found.id)
+    }
+
+    /// A restart by the restart policy: under the operation lock, so a user's stop
+    /// either comes first (and cancels it) or waits and stops what it started. Returns
+    /// `None` when it was cancelled.
+    pub(crate) fn restart_by_policy(&self, id: &str) -> Result<Option<ContainerRecord>> {
+        let _ops = self.containers.lock_ops(id)?;
+        let mut rec = self.containers.find(id)?;
+        if rec.state.status != Status::Exited || rec.state.stopped_by_user {
+            return Ok(None);
+        }
+        rec.state.restart_count += 1;
+        self.containers.save(&rec)?;
+        self.start_locked(id).map(Some)
+    }
+
+    fn start_locked(&self, id: &str) -> Result<ContainerRecord> {
+        let mut rec = self.sync_state(self.containers.find(id)?)?;
         match rec.state.status {
             Status::Running | Status::Restarting => return Ok(rec),
             Status::Paused => {

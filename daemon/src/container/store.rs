@@ -56,6 +56,47 @@ impl ContainerStore {
         }
     }
 
+    /// Takes container `id`'s operation lock, which `start` and `stop` hold so that a
+    /// stop arriving during a (policy) start waits for it and then stops what it started,
+    /// instead of being overwritten by it.
+    pub fn lock_ops(&self, id: &str) -> Result<StoreLock> {
+        self.lock_ops_with(id, true)
+            .and_then(|l| l.ok_or_else(|| EngineError::Internal("lock not taken".into())))
+    }
+
+    /// The operation lock if nobody holds it (`None` while a start or stop runs).
+    pub fn try_lock_ops(&self, id: &str) -> Result<Option<StoreLock>> {
+        self.lock_ops_with(id, false)
+    }
+
+    fn lock_ops_with(&self, id: &str, wait: bool) -> Result<Option<StoreLock>> {
+        let path = self.dir_of(id).join(".ops.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| EngineError::io("opening", &path, e))?;
+        let op = if wait {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_EX | libc::LOCK_NB
+        };
+        loop {
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+                return Ok(Some(StoreLock { _file: file }));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                return Ok(None);
+            }
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(EngineError::io("locking", &path, e));
+            }
+        }
+    }
+
     /// Writes a record atomically.
     pub fn save(&self, rec: &ContainerRecord) -> Result<()> {
         let dir = self.dir_of(&rec.id);

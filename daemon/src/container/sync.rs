@@ -97,7 +97,12 @@ impl Engine {
                     return Ok(current);
                 }
             }
-            self.containers.save(&rec)?;
+            // The exit is recorded first: until then others see a running container
+            // whose shim is gone, so the network is released after (even if the save
+            // fails).
+            let saved = self.containers.save(&rec);
+            self.release_network(&rec.id);
+            saved?;
         }
         self.container_event(&rec, "die", &[("exitCode", exit.code.to_string())]);
         Ok(rec)
@@ -125,7 +130,6 @@ impl Engine {
                 tracing::warn!(container = %rec.id, error = %e, "removing bundle");
             }
         }
-        self.release_network(&rec.id);
         // The shim's Delete removes the cgroup; clean up ourselves only when it could not.
         if !deleted {
             remove_cgroups(&rec.id);

@@ -1,17 +1,18 @@
-//! [`Networks`]: the network operations of one engine. Everything a container needs
-//! is done on a namespace path (`attach` / `detach`), so a pod sandbox or a CRI
-//! front end can wire any namespace the same way.
+//! [`Networks`]: the network operations of one engine. This file: opening, listing,
+//! `create`, `rm`, `prune` and the default bridge. Membership (`join`, `leave`) is in
+//! [`super::membership`], wiring a namespace (`attach`, `detach`) in [`super::attach`]:
+//! everything a container needs is done on a namespace path, so a pod sandbox or a CRI
+//! front end can wire any namespace the same way. Recovery is in [`super::reconcile`].
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::error::NetworkError;
-use super::ports::{PortBinding, PortSpec, Proto};
-use super::record::{Member, NetworkRecord, DEFAULT_NETWORK};
+use super::record::{NetworkRecord, DEFAULT_NETWORK};
 use super::store::NetworkStore;
 use super::subnet::Subnet;
-use super::{firewall, link, netns};
+use super::{firewall, link};
 
 /// Names `network create` refuses: the modes `--network` takes besides networks.
 const RESERVED: &[&str] = &["bridge", "host", "none", "default"];
@@ -32,38 +33,16 @@ pub struct CreateNetwork {
 /// The network settings of an engine.
 #[derive(Debug, Clone)]
 pub struct Networks {
-    store: NetworkStore,
-    netns_dir: PathBuf,
+    pub(super) store: NetworkStore,
+    pub(super) netns_dir: PathBuf,
     default_bridge: String,
     default_subnet: String,
     pool: String,
     ip_forward: bool,
 }
 
-/// What attaching a namespace to one network produced.
-#[derive(Debug, Clone)]
-pub struct Attachment {
-    /// The network's name.
-    pub network: String,
-    /// The member as now recorded (address, interface, ports).
-    pub member: Member,
-    /// The network's gateway.
-    pub gateway: Ipv4Addr,
-}
-
 fn new_id() -> String {
     crate::container::new_id()
-}
-
-/// A short, stable tag of a (container, network) pair for interface names.
-fn short_hash(a: &str, b: &str) -> String {
-    // FNV-1a: stable across builds, good enough to keep names apart.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in a.bytes().chain([0]).chain(b.bytes()) {
-        h ^= u64::from(byte);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{:08x}", h as u32)
 }
 
 /// Host addresses with their prefixes (`ip -4 -o addr`), to keep subnets off them.
@@ -353,387 +332,6 @@ impl Networks {
         }
         Ok(removed)
     }
-
-    /// Records container `id` as a member of network `key` (not attached yet).
-    pub fn join(
-        &self,
-        key: &str,
-        id: &str,
-        name: &str,
-        aliases: &[String],
-    ) -> Result<NetworkRecord, NetworkError> {
-        if key == DEFAULT_NETWORK {
-            self.default_network()?;
-        }
-        let _lock = self.store.lock()?;
-        let mut net = self.store.find(key)?;
-        if net.members.contains_key(id) {
-            return Err(NetworkError::Conflict(format!(
-                "endpoint with name {name} already exists in network {}",
-                net.name
-            )));
-        }
-        for a in aliases {
-            validate_name(a)?;
-        }
-        net.members
-            .insert(id.to_string(), Member::new(name, aliases.to_vec()));
-        self.store.save(&net)?;
-        Ok(net)
-    }
-
-    /// Removes container `id` from network `key` (detaching it first if attached).
-    pub fn leave(&self, key: &str, id: &str) -> Result<NetworkRecord, NetworkError> {
-        let net = self.store.find(key)?;
-        if !net.members.contains_key(id) {
-            return Err(NetworkError::Conflict(format!(
-                "container {id} is not connected to network {}",
-                net.name
-            )));
-        }
-        self.detach_one(&net.id, id)?;
-        let _lock = self.store.lock()?;
-        let mut net = self.store.find(&net.id)?;
-        net.members.remove(id);
-        self.store.save(&net)?;
-        Ok(net)
-    }
-
-    /// Records a container's new name on every network it is on (for DNS and hosts).
-    pub fn rename_member(&self, id: &str, name: &str) -> Result<(), NetworkError> {
-        let _lock = self.store.lock()?;
-        for mut net in self.store.list()? {
-            if let Some(m) = net.members.get_mut(id) {
-                m.name = name.to_string();
-                self.store.save(&net)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Every network container `id` is a member of, `primary` first.
-    pub fn memberships(
-        &self,
-        id: &str,
-        primary: Option<&str>,
-    ) -> Result<Vec<NetworkRecord>, NetworkError> {
-        let mut nets: Vec<NetworkRecord> = self
-            .store
-            .list()?
-            .into_iter()
-            .filter(|n| n.members.contains_key(id))
-            .collect();
-        if let Some(p) = primary {
-            nets.sort_by_key(|n| n.name != p && n.id != p);
-        }
-        Ok(nets)
-    }
-
-    /// Removes container `id` from every network (on `rm`), tearing down what it held.
-    pub fn forget(&self, id: &str) -> Result<(), NetworkError> {
-        self.detach(id)?;
-        let _lock = self.store.lock()?;
-        for mut net in self.store.list()? {
-            if net.members.remove(id).is_some() {
-                self.store.save(&net)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks `-p` requests against other containers' bindings and the host's sockets,
-    /// and resolves random host ports.
-    fn resolve_ports(
-        &self,
-        id: &str,
-        specs: &[PortSpec],
-        all: &[NetworkRecord],
-    ) -> Result<Vec<PortBinding>, NetworkError> {
-        let mut out: Vec<PortBinding> = Vec::new();
-        for spec in specs {
-            let host_ip = spec.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            let what = |port: u16| format!("{host_ip}:{port}/{}", spec.proto.as_str());
-            let clash = |port: u16, ip: Ipv4Addr, proto: Proto, b: &PortBinding| {
-                b.host_port == port
-                    && b.proto == proto
-                    && (b.host_ip == ip || b.host_ip.is_unspecified() || ip.is_unspecified())
-            };
-            let holder = |port: u16| -> Option<String> {
-                if out.iter().any(|b| clash(port, host_ip, spec.proto, b)) {
-                    return Some("it is published twice in the same request".into());
-                }
-                all.iter()
-                    .flat_map(|n| n.members.iter())
-                    .filter(|(cid, _)| cid.as_str() != id)
-                    // A holder whose namespace is gone (a reboot, a crash nobody
-                    // reconciled yet) holds nothing.
-                    .filter(|(cid, _)| netns::is_namespace(&self.netns_path(cid)))
-                    .find(|(_, m)| m.ports.iter().any(|b| clash(port, host_ip, spec.proto, b)))
-                    .map(|(_, m)| format!("port is already allocated by container {}", m.name))
-            };
-            let port = if spec.host_port == 0 {
-                let mut found = None;
-                for _ in 0..20 {
-                    let p = probe(host_ip, 0, spec.proto).map_err(|e| NetworkError::PortInUse {
-                        what: what(0),
-                        container: id.to_string(),
-                        why: e.to_string(),
-                    })?;
-                    if holder(p).is_none() {
-                        found = Some(p);
-                        break;
-                    }
-                }
-                found.ok_or_else(|| NetworkError::PortInUse {
-                    what: what(0),
-                    container: id.to_string(),
-                    why: "no free host port found".into(),
-                })?
-            } else {
-                if let Some(why) = holder(spec.host_port) {
-                    return Err(NetworkError::PortInUse {
-                        what: what(spec.host_port),
-                        container: id.to_string(),
-                        why,
-                    });
-                }
-                probe(host_ip, spec.host_port, spec.proto).map_err(|e| {
-                    NetworkError::PortInUse {
-                        what: what(spec.host_port),
-                        container: id.to_string(),
-                        why: format!("the host cannot bind it: {e}"),
-                    }
-                })?;
-                spec.host_port
-            };
-            out.push(PortBinding {
-                host_ip,
-                host_port: port,
-                container_port: spec.container_port,
-                proto: spec.proto,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Attaches the namespace at `ns` to every network container `id` is a member
-    /// of (`primary` first: it gets `eth0`, the default route and the published
-    /// `ports`). Each address is persisted before the interface exists, so a crash
-    /// mid-way leaves a record that [`Networks::detach`] or reconciliation cleans.
-    /// On failure, everything attached so far is detached again.
-    pub fn attach(
-        &self,
-        ns: &Path,
-        id: &str,
-        name: &str,
-        primary: &str,
-        ports: &[PortSpec],
-    ) -> Result<Vec<Attachment>, NetworkError> {
-        let mut done = Vec::new();
-        let result = (|| {
-            let nets = self.memberships(id, Some(primary))?;
-            for (i, net) in nets.iter().enumerate() {
-                let p = if i == 0 { ports } else { &[] };
-                done.push(self.attach_one(ns, &net.id, id, name, i == 0, p)?);
-            }
-            Ok(())
-        })();
-        match result {
-            Ok(()) => Ok(done),
-            Err(e) => {
-                let _ = self.detach(id);
-                Err(e)
-            }
-        }
-    }
-
-    /// Attaches namespace `ns` of container `id` to one network (`connect` on a
-    /// running container uses it directly).
-    pub fn attach_one(
-        &self,
-        ns: &Path,
-        net_key: &str,
-        id: &str,
-        name: &str,
-        default_route: bool,
-        ports: &[PortSpec],
-    ) -> Result<Attachment, NetworkError> {
-        // Reserve the address, interface name and ports under the lock.
-        let (net, member) = {
-            let _lock = self.store.lock()?;
-            let all = self.store.list()?;
-            let mut net = all
-                .iter()
-                .find(|n| n.id == net_key || n.name == net_key)
-                .cloned()
-                .ok_or_else(|| NetworkError::NotFound(net_key.to_string()))?;
-            let bindings = self.resolve_ports(id, ports, &all)?;
-            let used: Vec<String> = all
-                .iter()
-                .filter_map(|n| n.members.get(id))
-                .filter_map(|m| m.ifname.clone())
-                .collect();
-            let ifname = (0..)
-                .map(|i| format!("eth{i}"))
-                .find(|n| !used.contains(n))
-                .unwrap_or_else(|| "eth0".into());
-            let ip = net
-                .free_address()
-                .ok_or_else(|| NetworkError::AddressesExhausted(net.name.clone()))?;
-            let Some(member) = net.members.get_mut(id) else {
-                return Err(NetworkError::Conflict(format!(
-                    "container {name} is not connected to network {}",
-                    net.name
-                )));
-            };
-            member.name = name.to_string();
-            member.ip = Some(ip);
-            member.ifname = Some(ifname);
-            member.veth = Some(format!("sk{}", short_hash(id, &net.id)));
-            member.mac = Some(link::mac_for(ip));
-            member.ports = bindings;
-            let member = member.clone();
-            net.last_allocated = Some(ip);
-            self.store.save(&net)?;
-            (net, member)
-        };
-        tracing::debug!(network = %net.name, "network: address reserved");
-        let wired = (|| {
-            if !link::exists(&net.bridge) {
-                self.ensure_bridge(&net)?;
-            }
-            let (Some(ip), Some(veth), Some(ifname)) = (member.ip, &member.veth, &member.ifname)
-            else {
-                return Err(NetworkError::Conflict("member not reserved".into()));
-            };
-            link::wire(&link::Wiring {
-                veth,
-                bridge: &net.bridge,
-                netns: ns,
-                ifname,
-                ip,
-                prefix: net.subnet.prefix,
-                gateway: default_route.then_some(net.gateway),
-            })?;
-            tracing::debug!(network = %net.name, "network: veth wired");
-            firewall::add_ports(&net.bridge, id, ip, &member.ports)
-        })();
-        if let Err(e) = wired {
-            let _ = self.detach_one(&net.id, id);
-            return Err(e);
-        }
-        Ok(Attachment {
-            network: net.name.clone(),
-            gateway: net.gateway,
-            member,
-        })
-    }
-
-    /// Detaches container `id` from one network: its port rules, its veth pair and
-    /// its address go; it stays a member. Idempotent.
-    pub fn detach_one(&self, net_key: &str, id: &str) -> Result<(), NetworkError> {
-        let _lock = self.store.lock()?;
-        let mut net = self.store.find(net_key)?;
-        let Some(member) = net.members.get_mut(id) else {
-            return Ok(());
-        };
-        // Rules exist only for recorded ports; strays of a crash are found by
-        // reconciliation's scan.
-        if !member.ports.is_empty() {
-            firewall::remove_ports(&net.bridge, id)?;
-        }
-        if let Some(veth) = &member.veth {
-            link::delete(veth)?;
-        }
-        if member.ip.is_some() || member.veth.is_some() {
-            member.clear_attachment();
-            self.store.save(&net)?;
-        }
-        Ok(())
-    }
-
-    /// Detaches container `id` from every network and unpins its namespace.
-    pub fn detach(&self, id: &str) -> Result<(), NetworkError> {
-        let mut first_err = None;
-        for net in self.store.list()? {
-            if net
-                .members
-                .get(id)
-                .is_some_and(|m| m.ip.is_some() || m.veth.is_some())
-            {
-                if let Err(e) = self.detach_one(&net.id, id) {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        if let Err(e) = netns::remove(&self.netns_path(id)) {
-            first_err.get_or_insert(e);
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// Makes the host match the records after a crash or restart: bridges and rules
-    /// of every network exist; attachments of containers `is_live` says are gone are
-    /// detached (veth, rules, address, namespace); port rules and namespaces nobody
-    /// owns are removed; members that no longer exist are dropped.
-    pub fn reconcile(
-        &self,
-        exists: &dyn Fn(&str) -> bool,
-        is_live: &dyn Fn(&str) -> bool,
-    ) -> Result<(), NetworkError> {
-        for net in self.store.list()? {
-            let attached = net.members.values().any(|m| m.ip.is_some());
-            if !net.is_default() || attached || link::exists(&net.bridge) {
-                if let Err(e) = self.ensure_bridge(&net) {
-                    tracing::warn!(network = %net.name, error = %e, "reconcile: bridge");
-                }
-            }
-            for (id, m) in &net.members {
-                if (m.ip.is_some() || m.veth.is_some()) && !is_live(id) {
-                    tracing::info!(network = %net.name, container = %id, "reconcile: detaching a container that is not running");
-                    self.detach_one(&net.id, id)?;
-                }
-            }
-            for owner in firewall::port_owners(&net.bridge) {
-                let held = self
-                    .store
-                    .find(&net.id)
-                    .ok()
-                    .and_then(|n| n.members.get(&owner).map(|m| !m.ports.is_empty()))
-                    .unwrap_or(false);
-                if !held || !is_live(&owner) {
-                    firewall::remove_ports(&net.bridge, &owner)?;
-                }
-            }
-            let gone: Vec<String> = net
-                .members
-                .keys()
-                .filter(|id| !exists(id))
-                .cloned()
-                .collect();
-            if !gone.is_empty() {
-                let _lock = self.store.lock()?;
-                let mut fresh = self.store.find(&net.id)?;
-                for id in &gone {
-                    fresh.members.remove(id);
-                }
-                self.store.save(&fresh)?;
-            }
-        }
-        if let Ok(entries) = std::fs::read_dir(&self.netns_dir) {
-            for e in entries.flatten() {
-                let id = e.file_name().to_string_lossy().into_owned();
-                if !is_live(&id) {
-                    tracing::info!(container = %id, "reconcile: removing a stale network namespace");
-                    netns::remove(&e.path())?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 fn placeholder(name: &str, subnet: Subnet) -> NetworkRecord {
@@ -752,7 +350,7 @@ fn placeholder(name: &str, subnet: Subnet) -> NetworkRecord {
 
 /// Network names and aliases: Docker's rule, a letter or digit then letters, digits,
 /// `_`, `.` and `-`.
-fn validate_name(name: &str) -> Result<(), NetworkError> {
+pub(super) fn validate_name(name: &str) -> Result<(), NetworkError> {
     let ok = name
         .chars()
         .next()
@@ -771,16 +369,6 @@ fn validate_name(name: &str) -> Result<(), NetworkError> {
     }
 }
 
-/// Binds `ip:port` briefly to see that the host can have it; returns the port (the
-/// kernel's pick for port 0).
-fn probe(ip: Ipv4Addr, port: u16, proto: Proto) -> std::io::Result<u16> {
-    let addr = SocketAddrV4::new(ip, port);
-    match proto {
-        Proto::Tcp => TcpListener::bind(addr)?.local_addr().map(|a| a.port()),
-        Proto::Udp => UdpSocket::bind(addr)?.local_addr().map(|a| a.port()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,12 +379,5 @@ mod tests {
         assert!(validate_name("-x").is_err());
         assert!(validate_name("a b").is_err());
         assert!(validate_name("").is_err());
-    }
-
-    #[test]
-    fn interface_tags_are_stable_and_short() {
-        assert_eq!(short_hash("a", "b"), short_hash("a", "b"));
-        assert_ne!(short_hash("a", "b"), short_hash("b", "a"));
-        assert_eq!(format!("sk{}", short_hash("x", "y")).len(), 10);
     }
 }

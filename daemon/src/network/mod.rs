@@ -6,23 +6,28 @@
 //! [`record`] and [`store`] (networks and their members, the IP allocator's state),
 //! [`netns`] (named namespaces), [`link`] (bridges and veth pairs via `ip`),
 //! [`firewall`] (NAT and DNAT via iptables), [`files`] (`/etc/hosts`, resolv.conf),
-//! [`dns`] (the embedded DNS server skiffd runs), [`manager`] (the operations, on a
-//! namespace path, so pods and CRI reuse them) and [`error`].
+//! [`dns`] (the embedded DNS server skiffd runs), [`manager`] (create, remove, the
+//! default bridge), [`membership`], [`attach`] (wiring a namespace path, so pods and
+//! CRI reuse it), [`reconcile`] and [`error`].
 //!
 //! Host tools: `ip` (iproute2) and `iptables` / `iptables-restore`.
 
+pub mod attach;
 pub mod dns;
 pub mod error;
 pub mod files;
 pub mod firewall;
 pub mod link;
 pub mod manager;
+pub mod membership;
 pub mod netns;
 pub mod ports;
+pub mod reconcile;
 pub mod record;
 pub mod store;
 pub mod subnet;
 
+pub use attach::Attachment;
 pub use error::NetworkError;
 pub use manager::{CreateNetwork, Networks};
 pub use ports::{PortBinding, PortSpec, Proto};

@@ -124,6 +124,8 @@ impl SkiffCli {
         }
         c.args(args)
             .env("HOME", self.dir.path().join("home"))
+            // Containers get bridge networking; tests need no forwarding off the host.
+            .env("SKIFF_IP_FORWARD", "false")
             .env_remove("XDG_CONFIG_HOME")
             .stdin(std::process::Stdio::null());
         c
