@@ -40,6 +40,7 @@ impl Engine {
         let _ = skiff_image_store::mount::unmount(&rw.join("fs"));
         self.containers.remove(&rec.id)?;
         self.execs.forget_container(&rec.id);
+        self.events.forget_container(&rec.id);
         self.container_event(&rec, "destroy", &[]);
         Ok(rec.id)
     }
