@@ -750,8 +750,27 @@ fn exec_in_a_running_container() {
     }
     assert_eq!(d.ok(&["exec", "box", "echo", "still"]), "still\n");
 
-    // Not into a stopped container.
+    // Not into a stopped container, neither at create nor at start.
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.47/containers/box/exec",
+        r#"{"Cmd":["true"],"AttachStdout":true}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    let late = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, body) = d.raw(
+        "POST",
+        &format!("/v1.47/exec/{late}/start"),
+        r#"{"Detach":"#,
+    );
+    assert_eq!(code, 400, "malformed start body: {body}");
     d.ok(&["stop", "-t", "1", "box"]);
+    let (code, body) = d.raw("POST", &format!("/v1.47/exec/{late}/start"), "{}");
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("is not running"), "{body}");
     let out = d.docker(&["exec", "box", "true"]);
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
