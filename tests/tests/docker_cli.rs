@@ -1050,6 +1050,24 @@ fn login_to_a_registry_with_basic_auth() {
 
     let out = d.docker(&["pull", &fx.reference]);
     assert_ne!(out.status.code(), Some(0), "pull without credentials");
+
+    // Credentials in the CLI's own config travel in X-Registry-Auth; skiffd uses them
+    // for that pull only.
+    let cli_config = d.docker_config.join("config.json");
+    // base64("dk:pw") = "ZGs6cHc="
+    std::fs::write(
+        &cli_config,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"ZGs6cHc="}}}}}}"#,
+            private.addr()
+        ),
+    )
+    .unwrap();
+    d.ok(&["pull", "-q", &fx.reference]);
+    d.ok(&["rmi", &fx.reference]);
+    std::fs::remove_file(&cli_config).unwrap();
+    let out = d.docker(&["pull", &fx.reference]);
+    assert_ne!(out.status.code(), Some(0), "nothing was stored");
     let out = run_with_timeout(
         d.docker_cmd(&["login", "-u", "dk", "--password-stdin", &private.addr()]),
         Some(b"wrong\n"),
