@@ -89,7 +89,22 @@ impl Engine {
         opts: &PullOptions,
         progress: ProgressSink,
     ) -> Result<ImageRecord> {
-        let rec = self.images.pull(reference, opts, progress).await?;
+        self.pull_image_as(reference, opts, None, progress).await
+    }
+
+    /// Pulls an image with credentials the caller gives for its registry (instead of
+    /// the stored ones); they are not stored.
+    pub async fn pull_image_as(
+        &self,
+        reference: &str,
+        opts: &PullOptions,
+        creds: Option<Credentials>,
+        progress: ProgressSink,
+    ) -> Result<ImageRecord> {
+        let rec = self
+            .images
+            .pull_with_credentials(reference, opts, creds, progress)
+            .await?;
         self.image_event("pull", reference, reference);
         Ok(rec)
     }

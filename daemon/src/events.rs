@@ -8,7 +8,7 @@
 //! Only this process's engine publishes here: events caused by another process on the
 //! same data root (a daemonless CLI) do not appear.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -98,6 +98,8 @@ impl Ring {
 struct Shared {
     ring: Mutex<Ring>,
     wake: watch::Sender<u64>,
+    /// The run (start time) of each container whose `die` was announced last.
+    dies: Mutex<HashMap<String, String>>,
 }
 
 /// The bus: publish events, replay recent ones, follow new ones. Cheap to clone.
@@ -132,6 +134,7 @@ impl EventBus {
                     capacity: capacity.max(1),
                 }),
                 wake: watch::channel(0).0,
+                dies: Mutex::default(),
             }),
         }
     }
@@ -150,6 +153,26 @@ impl EventBus {
             ring.next_seq()
         };
         self.shared.wake.send_replace(next);
+    }
+
+    /// Whether the caller is the first to announce the end of container `id`'s run
+    /// that started at `run` (several paths record the same exit).
+    pub fn claim_die(&self, id: &str, run: &str) -> bool {
+        let Ok(mut m) = self.shared.dies.lock() else {
+            return true;
+        };
+        if m.get(id).is_some_and(|r| r == run) {
+            return false;
+        }
+        m.insert(id.to_string(), run.to_string());
+        true
+    }
+
+    /// Forgets what [`EventBus::claim_die`] kept about container `id` (it is gone).
+    pub fn forget_container(&self, id: &str) {
+        if let Ok(mut m) = self.shared.dies.lock() {
+            m.remove(id);
+        }
     }
 
     /// Follows events from now on.
@@ -310,6 +333,16 @@ mod tests {
         }
         assert_eq!(sub.try_next(), Some(Next::Lagged(3)));
         assert!(matches!(sub.try_next(), Some(Next::Event(e)) if e.action == "d"));
+    }
+
+    #[test]
+    fn a_runs_end_is_claimed_once() {
+        let bus = EventBus::default();
+        assert!(bus.claim_die("c", "t1"));
+        assert!(!bus.claim_die("c", "t1"));
+        assert!(bus.claim_die("c", "t2"));
+        bus.forget_container("c");
+        assert!(bus.claim_die("c", "t2"));
     }
 
     #[test]

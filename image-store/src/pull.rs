@@ -45,13 +45,30 @@ impl ImageStore {
         opts: &PullOptions,
         progress: ProgressSink,
     ) -> Result<ImageRecord> {
+        self.pull_with_credentials(reference, opts, None, progress)
+            .await
+    }
+
+    /// Like [`ImageStore::pull`], with credentials for the image's registry given by
+    /// the caller (a Docker API client's `X-Registry-Auth`) instead of the stored ones;
+    /// mirrors still use theirs.
+    pub async fn pull_with_credentials(
+        &self,
+        reference: &str,
+        opts: &PullOptions,
+        creds: Option<auth::Credentials>,
+        progress: ProgressSink,
+    ) -> Result<ImageRecord> {
         let image = ImageRef::parse(reference)?;
         let store = self.clone();
         let _gc_guard = blocking(move || store.hold_against_gc()).await?;
         let endpoints = self.config.endpoints(image.registry());
         let last = endpoints.len() - 1;
         for (i, ep) in endpoints.iter().enumerate() {
-            match self.pull_from(ep, &image, opts, &progress).await {
+            match self
+                .pull_from(ep, &image, opts, creds.as_ref(), &progress)
+                .await
+            {
                 Ok(img) => return Ok(img),
                 Err(e) if i < last => {
                     tracing::warn!(mirror = %ep.host, error = %e, "mirror failed, trying the next endpoint");
@@ -70,6 +87,7 @@ impl ImageStore {
         ep: &Endpoint,
         image: &ImageRef,
         opts: &PullOptions,
+        given: Option<&auth::Credentials>,
         progress: &ProgressSink,
     ) -> Result<ImageRecord> {
         let auth_file = self
@@ -77,14 +95,17 @@ impl ImageStore {
             .auth_file
             .clone()
             .unwrap_or_else(auth::default_auth_file);
-        let creds = auth::lookup(
-            &auth_file,
-            if ep.mirror {
-                &ep.host
-            } else {
-                image.registry()
-            },
-        )?;
+        let creds = match given {
+            Some(c) if !ep.mirror => Some(c.clone()),
+            _ => auth::lookup(
+                &auth_file,
+                if ep.mirror {
+                    &ep.host
+                } else {
+                    image.registry()
+                },
+            )?,
+        };
         let client = Arc::new(RepoClient::new(ep, image, creds));
         let tag_or_digest = match (image.digest(), image.tag()) {
             (Some(d), _) => d.to_string(),

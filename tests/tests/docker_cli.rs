@@ -762,8 +762,27 @@ fn exec_in_a_running_container() {
     }
     assert_eq!(d.ok(&["exec", "box", "echo", "still"]), "still\n");
 
-    // Not into a stopped container.
+    // Not into a stopped container, neither at create nor at start.
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.47/containers/box/exec",
+        r#"{"Cmd":["true"],"AttachStdout":true}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    let late = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, body) = d.raw(
+        "POST",
+        &format!("/v1.47/exec/{late}/start"),
+        r#"{"Detach":"#,
+    );
+    assert_eq!(code, 400, "malformed start body: {body}");
     d.ok(&["stop", "-t", "1", "box"]);
+    let (code, body) = d.raw("POST", &format!("/v1.47/exec/{late}/start"), "{}");
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("is not running"), "{body}");
     let out = d.docker(&["exec", "box", "true"]);
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
@@ -1043,6 +1062,24 @@ fn login_to_a_registry_with_basic_auth() {
 
     let out = d.docker(&["pull", &fx.reference]);
     assert_ne!(out.status.code(), Some(0), "pull without credentials");
+
+    // Credentials in the CLI's own config travel in X-Registry-Auth; skiffd uses them
+    // for that pull only.
+    let cli_config = d.docker_config.join("config.json");
+    // base64("dk:pw") = "ZGs6cHc="
+    std::fs::write(
+        &cli_config,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"ZGs6cHc="}}}}}}"#,
+            private.addr()
+        ),
+    )
+    .unwrap();
+    d.ok(&["pull", "-q", &fx.reference]);
+    d.ok(&["rmi", &fx.reference]);
+    std::fs::remove_file(&cli_config).unwrap();
+    let out = d.docker(&["pull", &fx.reference]);
+    assert_ne!(out.status.code(), Some(0), "nothing was stored");
     let out = run_with_timeout(
         d.docker_cmd(&["login", "-u", "dk", "--password-stdin", &private.addr()]),
         Some(b"wrong\n"),

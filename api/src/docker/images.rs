@@ -8,6 +8,7 @@ use bollard_stubs::models::{ImageDeleteResponseItem, ImageSummary};
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
+use skiff_daemon::image_store::auth::Credentials;
 use skiff_daemon::image_store::gc::{familiar, RemoveAction};
 use skiff_daemon::image_store::{PullEvent, PullOptions};
 use skiff_daemon::EngineError;
@@ -25,7 +26,6 @@ pub async fn route(
 ) -> Result<Response, ApiError> {
     match (method, rest) {
         (&Method::GET, [json]) if json == "json" => list(api, q).await,
-        (&Method::POST, [create]) if create == "create" => pull(api, q).await,
         (&Method::POST, [prune]) if prune == "prune" => image_extra::prune(api, q).await,
         (&Method::GET, [get]) if get == "get" => image_extra::save(api, q.all("names")).await,
         (&Method::GET, [name @ .., last]) if last == "get" && !name.is_empty() => {
@@ -313,9 +313,54 @@ enum PullMsg {
     Done(Result<(), EngineError>),
 }
 
-/// `POST /images/create?fromImage=&tag=`: pulls, streaming progress. A failure before
-/// any progress is an ordinary error response; a later one is an error line.
-async fn pull(api: &DockerApi, q: &Query) -> Result<Response, ApiError> {
+/// The body of an `X-Registry-Auth` header.
+#[derive(Debug, Default, serde::Deserialize)]
+struct RegistryAuth {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    auth: String,
+}
+
+/// Credentials from an `X-Registry-Auth` header (base64url JSON, Docker's AuthConfig).
+/// As in dockerd, a header that is missing, empty or unreadable means none.
+pub fn registry_auth(header: Option<&[u8]>) -> Option<Credentials> {
+    use base64::Engine as _;
+    let raw = std::str::from_utf8(header?).ok()?.trim();
+    let engines = [
+        &base64::engine::general_purpose::URL_SAFE,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+    ];
+    let json = engines.iter().find_map(|e| e.decode(raw).ok())?;
+    let a: RegistryAuth = serde_json::from_slice(&json).ok()?;
+    if !a.username.is_empty() {
+        return Some(Credentials {
+            username: a.username,
+            password: a.password,
+        });
+    }
+    let pair = base64::engine::general_purpose::STANDARD
+        .decode(a.auth.trim())
+        .ok()?;
+    let (user, pass) = std::str::from_utf8(&pair).ok()?.split_once(':')?;
+    (!user.is_empty()).then(|| Credentials {
+        username: user.to_string(),
+        password: pass.to_string(),
+    })
+}
+
+/// `POST /images/create?fromImage=&tag=`: pulls (with the `X-Registry-Auth`
+/// credentials if the client sent some), streaming progress. A failure before any
+/// progress is an ordinary error response; a later one is an error line.
+pub async fn pull(
+    api: &DockerApi,
+    q: &Query,
+    creds: Option<Credentials>,
+) -> Result<Response, ApiError> {
     let reference = pull_reference(q)?;
     let (tx, mut rx) = mpsc::unbounded_channel::<PullMsg>();
     {
@@ -326,7 +371,7 @@ async fn pull(api: &DockerApi, q: &Query) -> Result<Response, ApiError> {
         });
         tokio::spawn(async move {
             let result = engine
-                .pull_image(&reference, &PullOptions::default(), sink)
+                .pull_image_as(&reference, &PullOptions::default(), creds, sink)
                 .await
                 .map(|_| ());
             let _ = tx.send(PullMsg::Done(result));
@@ -360,6 +405,22 @@ async fn pull(api: &DockerApi, q: &Query) -> Result<Response, ApiError> {
 mod tests {
     use super::*;
     use skiff_daemon::image_store::Digest;
+
+    #[test]
+    fn registry_auth_headers_decode() {
+        use base64::Engine as _;
+        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE.encode(s);
+        let c = registry_auth(Some(enc(r#"{"username":"u","password":"p"}"#).as_bytes())).unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p"));
+        let c = registry_auth(Some(enc(r#"{"auth":"dTpwOnE="}"#).as_bytes())).unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p:q"));
+        assert!(
+            registry_auth(Some(b"e30=")).is_none(),
+            "{{}} is no credentials"
+        );
+        assert!(registry_auth(Some(b"!!")).is_none());
+        assert!(registry_auth(None).is_none());
+    }
 
     #[test]
     fn pull_references() {

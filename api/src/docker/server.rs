@@ -105,6 +105,11 @@ async fn route(api: &DockerApi, req: Request) -> Result<Response, ApiError> {
         (&Method::GET, "version", 1) => Ok(version::version(api)),
         (&Method::GET, "info", 1) => system::info(api).await,
         (&Method::POST, "images", 2) if segs[1] == "load" => image_extra::load(api, req).await,
+        (&Method::POST, "images", 2) if segs[1] == "create" => {
+            let creds =
+                images::registry_auth(req.headers().get("X-Registry-Auth").map(|v| v.as_bytes()));
+            images::pull(api, &q, creds).await
+        }
         (&Method::GET, "system", 2) if segs[1] == "df" => system::disk_usage(api).await,
         (&Method::POST, "auth", 1) => system::login(api, req).await,
         (_, "images", n) if n > 1 => images::route(api, &method, &segs[1..], &q).await,

@@ -43,6 +43,7 @@ impl Engine {
         }
         self.containers.remove(&rec.id)?;
         self.execs.forget_container(&rec.id);
+        self.events.forget_container(&rec.id);
         self.container_event(&rec, "destroy", &[]);
         Ok(rec.id)
     }

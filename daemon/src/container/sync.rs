@@ -86,25 +86,17 @@ impl Engine {
         if let Some(e) = error {
             rec.state.error = e;
         }
-        {
-            // Exits race (a waiter, the supervisor, a state check): the first to record
-            // this run's exit announces it; the others keep what it recorded.
-            let _lock = self.containers.lock()?;
-            if let Ok(current) = self.containers.find(&rec.id) {
-                if current.state.status == Status::Exited
-                    && current.state.started_at == rec.state.started_at
-                {
-                    return Ok(current);
-                }
-            }
-            // The exit is recorded first: until then others see a running container
-            // whose shim is gone, so the network is released after (even if the save
-            // fails).
-            let saved = self.containers.save(&rec);
-            self.release_network(&rec.id);
-            saved?;
+        // The exit is recorded first: until then others see a running container whose
+        // shim is gone, so the network is released after (even if the save fails).
+        let saved = self.containers.save(&rec);
+        self.release_network(&rec.id);
+        saved?;
+        // Exits race (a waiter, the supervisor, a state check): each records what it
+        // saw (the last one wins, so a real exit code recorded after a "shim lost" guess
+        // replaces it), but only the first announces `die` for this run.
+        if self.events.claim_die(&rec.id, &rec.state.started_at) {
+            self.container_event(&rec, "die", &[("exitCode", exit.code.to_string())]);
         }
-        self.container_event(&rec, "die", &[("exitCode", exit.code.to_string())]);
         Ok(rec)
     }
 
