@@ -42,16 +42,28 @@ impl Engine {
             Ok((TaskStatus::Stopped(exit), _)) => self.record_exit(rec, exit, None),
             Ok((TaskStatus::Created | TaskStatus::Unknown, _)) => Ok(rec),
             Err(e) => {
-                // Someone else may have recorded the exit and stopped the shim meanwhile.
-                let current = self.containers.find(&rec.id)?;
-                if !current.state.status.has_task() {
-                    return Ok(current);
-                }
-                // The shim is gone: use the exit it wrote, if it lived to write one.
-                let code = fs::read(rec.bundle.join("exit.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<ExitFile>(&b).ok())
-                    .map(|x| x.exit_status);
+                // Someone else may be recording the exit: it stops the shim and removes
+                // the bundle (with the shim's exit.json) before it saves the record, so
+                // a shim that is gone with no exit.json means "wait a moment" first, and
+                // "shim lost" (255) only if nobody records anything.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                let code = loop {
+                    let current = self.containers.find(&rec.id)?;
+                    if !current.state.status.has_task()
+                        || current.state.started_at != rec.state.started_at
+                    {
+                        return Ok(current);
+                    }
+                    // The exit the shim wrote, if it lived to write one.
+                    let code = fs::read(rec.bundle.join("exit.json"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<ExitFile>(&b).ok())
+                        .map(|x| x.exit_status);
+                    if code.is_some() || std::time::Instant::now() >= deadline {
+                        break code;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                };
                 let why = if code.is_none() {
                     Some(format!("shim lost: {e}"))
                 } else {
