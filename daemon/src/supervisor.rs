@@ -157,6 +157,9 @@ fn watch_loop(engine: &Engine, id: &str, mut exited: bool) {
             return;
         };
         let rec = match exit {
+            // Recorded only against the run that was waited on: a restart meanwhile has
+            // a new run (and shim) that this exit must not tear down.
+            Ok(_) if current.state.started_at != rec.state.started_at => current,
             Ok(exit) if current.state.status != Status::Exited => {
                 match engine.record_exit(current, exit, None) {
                     Ok(r) => r,

@@ -261,7 +261,34 @@ fn tcp_only_with_tls_and_client_certificates() {
         args.extend(["version", "--format", "{{.Server.Version}}"]);
         let o = docker(&args, &config);
         assert!(!o.status.success(), "refused: {args:?}");
+        let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
+        assert!(
+            err.contains("tls") || err.contains("certificate"),
+            "refused by the TLS handshake, not for another reason: {err}"
+        );
     }
+    // skiffd is still there for a client with a certificate.
+    let again = docker(
+        &[
+            "-H",
+            &host,
+            "--tlsverify",
+            "--tlscacert",
+            &p("ca.pem"),
+            "--tlscert",
+            &p("client.pem"),
+            "--tlskey",
+            &p("client-key.pem"),
+            "ps",
+            "-a",
+        ],
+        &config,
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     // Plain HTTP on the TLS port: nothing that looks like the API comes back.
     use std::io::{Read, Write};
     let mut c = std::net::TcpStream::connect(&addr).unwrap();

@@ -107,11 +107,28 @@ impl Hijacked {
                     early: parts.read_buf,
                 }
             }
-            Err(u) => Hijacked {
-                io: Box::new(hyper_util::rt::TokioIo::new(u)),
-                fd: None,
-                early: Bytes::new(),
-            },
+            Err(u) => {
+                // The TLS listener's connections: the TCP socket underneath tells
+                // whether the peer left.
+                type TlsIo =
+                    hyper_util::rt::TokioIo<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
+                match u.downcast::<TlsIo>() {
+                    Ok(parts) => {
+                        let stream = parts.io.into_inner();
+                        let fd = stream.get_ref().0.as_raw_fd();
+                        Hijacked {
+                            io: Box::new(stream),
+                            fd: Some(fd),
+                            early: parts.read_buf,
+                        }
+                    }
+                    Err(u) => Hijacked {
+                        io: Box::new(hyper_util::rt::TokioIo::new(u)),
+                        fd: None,
+                        early: Bytes::new(),
+                    },
+                }
+            }
         }
     }
 }

@@ -106,9 +106,14 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, TlsError> {
         .map_err(|source| TlsError::Bind { addr, source })
 }
 
+/// At most this many TLS handshakes in progress: strangers who connect and say nothing
+/// cannot use up skiffd's descriptors (each one waits at most 10 s).
+const MAX_PENDING_HANDSHAKES: usize = 64;
+
 /// Serves the API over TLS on `listener` until the task is dropped. A failed handshake
 /// (no client certificate, a wrong CA) ends only that connection.
 pub async fn serve(api: DockerApi, listener: TcpListener, acceptor: TlsAcceptor) {
+    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -118,10 +123,17 @@ pub async fn serve(api: DockerApi, listener: TcpListener, acceptor: TlsAcceptor)
                 continue;
             }
         };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            tracing::info!(%peer, "docker api (tls): too many handshakes in progress; closing");
+            drop(stream);
+            continue;
+        };
         let (api, acceptor) = (api.clone(), acceptor.clone());
         tokio::spawn(async move {
             let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
-            match handshake.await {
+            let handshake = handshake.await;
+            drop(permit);
+            match handshake {
                 Ok(Ok(tls)) => super::server::serve_stream(api, tls).await,
                 Ok(Err(e)) => {
                     tracing::info!(%peer, error = %e, "docker api (tls): handshake refused")

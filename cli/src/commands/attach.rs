@@ -74,13 +74,17 @@ pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, EngineError> {
 /// Finds the detach sequence in a byte stream that arrives in chunks.
 pub(crate) struct DetachScanner {
     keys: Vec<u8>,
-    matched: usize,
+    /// Bytes held back because they are a prefix of `keys`.
+    held: Vec<u8>,
 }
 
 impl DetachScanner {
     /// A scanner for `keys` (empty: never matches).
     pub(crate) fn new(keys: Vec<u8>) -> Self {
-        DetachScanner { keys, matched: 0 }
+        DetachScanner {
+            keys,
+            held: Vec::new(),
+        }
     }
 
     /// Feeds one chunk; returns the bytes to pass on and whether the sequence was typed.
@@ -90,20 +94,15 @@ impl DetachScanner {
         }
         let mut out = Vec::with_capacity(chunk.len());
         for &b in chunk {
-            if b == self.keys[self.matched] {
-                self.matched += 1;
-                if self.matched == self.keys.len() {
-                    return (out, true);
-                }
-            } else {
-                // Held-back bytes were not the sequence after all.
-                out.extend_from_slice(&self.keys[..self.matched]);
-                self.matched = 0;
-                if b == self.keys[0] {
-                    self.matched = 1;
-                } else {
-                    out.push(b);
-                }
+            self.held.push(b);
+            // Pass on held bytes until what is left could still start the sequence
+            // (so overlapping prefixes like ctrl-a,ctrl-a,d are found too).
+            while !self.keys.starts_with(&self.held) {
+                out.push(self.held.remove(0));
+            }
+            if self.held == self.keys {
+                self.held.clear();
+                return (out, true);
             }
         }
         (out, false)
@@ -142,7 +141,9 @@ fn copy_stdin(fifo: std::path::PathBuf, keys: Vec<u8>, detached: tokio::sync::on
 /// Runs an attached session until the container exits or the user detaches.
 pub async fn attach_session(engine: &Engine, s: &Session) -> Result<Outcome, EngineError> {
     let (exited, follower) = super::run::follow_output(engine, &s.id, s.since.clone());
-    let _raw = s.tty.then(crate::tty::RawMode::enter);
+    // Raw only when our keystrokes go to the container (as docker): otherwise ctrl-c
+    // must still reach us.
+    let _raw = (s.tty && s.stdin).then(crate::tty::RawMode::enter);
     let resizer = s.tty.then(|| {
         let (engine, id) = (engine.clone(), s.id.clone());
         crate::tty::follow_size(move |c, r| {
@@ -281,18 +282,15 @@ mod tests {
 
     #[test]
     fn scanner_passes_other_bytes_and_finds_split_sequences() {
-        let mut s = DetachScanner {
-            keys: vec![0x10, 0x11],
-            matched: 0,
-        };
+        let mut s = DetachScanner::new(vec![0x10, 0x11]);
         assert_eq!(s.feed(b"ab\x10"), (b"ab".to_vec(), false));
         assert_eq!(s.feed(b"c"), (b"\x10c".to_vec(), false));
         assert_eq!(s.feed(b"\x10\x10"), (b"\x10".to_vec(), false));
         assert_eq!(s.feed(b"\x11rest"), (Vec::new(), true));
-        let mut none = DetachScanner {
-            keys: vec![],
-            matched: 0,
-        };
+        let mut none = DetachScanner::new(vec![]);
         assert_eq!(none.feed(b"\x10\x11"), (b"\x10\x11".to_vec(), false));
+        // Overlapping prefixes: ctrl-a,ctrl-a,d typed after one extra ctrl-a.
+        let mut overlap = DetachScanner::new(vec![1, 1, b'd']);
+        assert_eq!(overlap.feed(b"\x01\x01\x01d"), (b"\x01".to_vec(), true));
     }
 }

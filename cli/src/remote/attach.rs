@@ -129,7 +129,9 @@ pub async fn pump(
     mut exit: Option<ExitWait>,
 ) -> (Ended, Option<super::Result<i64>>) {
     let Streams { mut output, input } = streams;
-    let raw = p.tty.then(crate::tty::RawMode::enter);
+    // Raw only when our keystrokes go to the container (as docker): otherwise ctrl-c
+    // must still reach us.
+    let raw = (p.tty && p.stdin).then(crate::tty::RawMode::enter);
     let resizer = match (&p.resize, p.tty) {
         (Some(what), true) => Some(start_resizer(r, what.clone())),
         _ => None,

@@ -85,12 +85,6 @@ fn detach_keys(spec: &Option<String>) -> Result<Vec<u8>> {
     })
 }
 
-/// Sends a wait to skiffd now (before a start, so the exit cannot be missed) and
-/// gives the task that yields the exit code.
-fn wait_task(r: &Remote, id: &str, condition: &str) -> super::attach::ExitWait {
-    tokio::spawn(wait_future(r, id, condition))
-}
-
 /// Waits for `condition` and yields the exit code.
 fn wait_future(
     r: &Remote,
@@ -178,7 +172,8 @@ pub async fn run(r: &Remote, a: &RunArgs) -> Result<u8> {
         return Ok(0);
     }
     let streams = attach_streams(r, &id, attached.stdin, false).await?;
-    let wait = wait_task(r, &id, if a.rm { "removed" } else { "next-exit" });
+    let wait =
+        super::wait::register(&r.socket, &id, if a.rm { "removed" } else { "next-exit" }).await?;
     if let Err(e) = r
         .docker
         .start_container(&id, None::<q::StartContainerOptions>)
@@ -238,7 +233,7 @@ pub async fn start(r: &Remote, a: &StartArgs) -> Result<u8> {
         let stdin = a.interactive && cfg.open_stdin.unwrap_or(false);
         let id = info.id.unwrap_or_else(|| c.clone());
         let streams = attach_streams(r, &id, stdin, false).await?;
-        let wait = wait_task(r, &id, "next-exit");
+        let wait = super::wait::register(&r.socket, &id, "next-exit").await?;
         r.docker
             .start_container(&id, None::<q::StartContainerOptions>)
             .await
@@ -287,7 +282,8 @@ pub async fn attach(r: &Remote, a: &AttachArgs) -> Result<u8> {
     let id = info.id.unwrap_or_else(|| a.container.clone());
     let keys = detach_keys(&a.detach_keys)?;
     let streams = attach_streams(r, &id, stdin, false).await?;
-    let wait = wait_task(r, &id, "next-exit");
+    // Registered before the stream is pumped: an exit in between is not missed.
+    let wait = super::wait::register(&r.socket, &id, "not-running").await?;
     let ended = pump(
         r,
         streams,
@@ -356,12 +352,27 @@ pub async fn exec(r: &Remote, a: &ExecArgs) -> Result<u8> {
             .await;
         }
     }
-    let info = r
-        .docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(|e| r.err(e))?;
-    Ok(code_of(info.exit_code.unwrap_or(0)))
+    // The stream ends when the process does; its exit code follows shortly after.
+    for _ in 0..100 {
+        let info = r
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|e| r.err(e))?;
+        if info.running != Some(true) {
+            if let Some(code) = info.exit_code {
+                return Ok(code_of(code));
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(RemoteError::Connection {
+        socket: r.socket.display().to_string(),
+        why: format!(
+            "the output of exec {} ended but it did not exit",
+            created.id
+        ),
+    })
 }
 
 /// Runs `op` on each container, printing its name on success and docker's message on

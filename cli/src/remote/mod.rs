@@ -9,6 +9,7 @@ mod body;
 mod containers;
 mod images;
 mod networks;
+mod wait;
 
 use std::path::PathBuf;
 use std::time::Duration;

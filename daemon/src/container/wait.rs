@@ -38,6 +38,11 @@ impl Engine {
                 Ok(exit) => {
                     // Another process may have recorded it already; reload first.
                     let current = self.containers.find(&rec.id)?;
+                    if current.state.started_at != rec.state.started_at {
+                        // A new run started meanwhile (restart): the exit we saw is
+                        // the old run's; the new one is not ours to record.
+                        return Ok(exit.code);
+                    }
                     if current.state.status == Status::Exited {
                         current
                     } else {
