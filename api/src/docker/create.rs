@@ -133,6 +133,14 @@ fn port_bindings(host: &HostConfig, body: &ContainerCreateBody) -> Result<Vec<Po
     let mut out = Vec::new();
     if host.publish_all_ports.unwrap_or(false) {
         for p in body.exposed_ports.iter().flatten() {
+            // A port with its own binding (-p) is published by that binding only.
+            if host
+                .port_bindings
+                .as_ref()
+                .is_some_and(|b| b.contains_key(p))
+            {
+                continue;
+            }
             let (container_port, proto) =
                 ports::parse_container_port(p).map_err(|e| ApiError::bad_request(e.to_string()))?;
             out.push(PortSpec {

@@ -13,6 +13,45 @@ use crate::error::{EngineError, Result};
 /// CFS period used for `--cpus` (as Docker: 100 ms).
 const CFS_PERIOD_US: i64 = 100_000;
 
+/// The CFS quota for `n` nano-CPUs (`n` checked by [`validate`]).
+fn cfs_quota(n: i64) -> i64 {
+    n.saturating_mul(CFS_PERIOD_US) / 1_000_000_000
+}
+
+/// Refuses values the kernel would reject half-way through an update, before anything
+/// is written.
+fn validate(r: &Resources) -> Result<()> {
+    let bad = |msg: String| Err(EngineError::InvalidInput(msg));
+    if r.memory.is_some_and(|m| m > 0 && m < 6 * 1024 * 1024) {
+        return bad("Minimum memory limit allowed is 6MB".into());
+    }
+    if let (Some(m), Some(s)) = (r.memory, r.memory_swap) {
+        if m > 0 && s > 0 && s < m {
+            return bad(
+                "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+            );
+        }
+    }
+    if let Some(n) = r.nano_cpus {
+        let host = std::thread::available_parallelism()
+            .map(|c| c.get())
+            .unwrap_or(1) as i64;
+        if n != 0 && !(10_000_000..=host.saturating_mul(1_000_000_000)).contains(&n) {
+            return bad(format!(
+                "Range of CPUs is from 0.01 to {host}.00, as there are only {host} CPUs available"
+            ));
+        }
+    }
+    if let Some(c) = &r.cpuset_cpus {
+        crate::spec::validate_cpuset("--cpuset-cpus", c)
+            .map_err(|e| EngineError::InvalidInput(e.to_string()))?;
+    }
+    if r.cpu_shares.is_some_and(|s| s > 262_144) {
+        return bad("cpu-shares must be at most 262144".into());
+    }
+    Ok(())
+}
+
 fn write_knob(dir: &Path, file: &str, value: &str) -> Result<()> {
     let p = dir.join(file);
     fs::write(&p, value)
@@ -45,11 +84,7 @@ fn apply_to_cgroup(rel: &str, r: &Resources) -> Result<()> {
             }
         }
         if let Some(n) = r.nano_cpus {
-            let quota = if n > 0 {
-                n * CFS_PERIOD_US / 1_000_000_000
-            } else {
-                -1
-            };
+            let quota = if n > 0 { cfs_quota(n) } else { -1 };
             write_knob(&v1("cpu"), "cpu.cfs_period_us", &CFS_PERIOD_US.to_string())?;
             write_knob(&v1("cpu"), "cpu.cfs_quota_us", &quota.to_string())?;
         }
@@ -75,7 +110,7 @@ fn apply_to_cgroup(rel: &str, r: &Resources) -> Result<()> {
     }
     if let Some(n) = r.nano_cpus {
         let quota = if n > 0 {
-            (n * CFS_PERIOD_US / 1_000_000_000).to_string()
+            (cfs_quota(n)).to_string()
         } else {
             "max".into()
         };
@@ -110,7 +145,7 @@ fn apply_to_spec(spec: &mut serde_json::Value, r: &Resources) {
     }
     if let Some(n) = r.nano_cpus {
         res["cpu"]["period"] = CFS_PERIOD_US.into();
-        res["cpu"]["quota"] = (n * CFS_PERIOD_US / 1_000_000_000).into();
+        res["cpu"]["quota"] = (cfs_quota(n)).into();
     }
     if let Some(s) = r.cpu_shares {
         res["cpu"]["shares"] = s.into();
@@ -127,12 +162,10 @@ impl Engine {
     /// Changes the limits set in `r` (the others stay): live on a running container,
     /// and for its later starts.
     pub fn update_container(&self, name: &str, r: &Resources) -> Result<()> {
-        if r.memory.is_some_and(|m| m > 0 && m < 6 * 1024 * 1024) {
-            return Err(EngineError::InvalidInput(
-                "Minimum memory limit allowed is 6MB".into(),
-            ));
-        }
-        let mut rec = self.container(name)?;
+        validate(r)?;
+        let rec = self.container(name)?;
+        // Not while a start or stop is under way.
+        let _ops = self.containers.lock_ops(&rec.id)?;
         if rec.state.status.has_task() {
             apply_to_cgroup(&cgroups_path(&rec.id), r)?;
         }
@@ -148,6 +181,9 @@ impl Engine {
                     .map_err(|e| EngineError::io("replacing", &spec_path, e))?;
             }
         }
+        // Only the limits change: the record is read again just before it is saved, so
+        // an exit recorded meanwhile is kept.
+        let mut rec = self.containers.find(&rec.id)?;
         let cur = &mut rec.options.resources;
         macro_rules! set {
             ($f:ident) => {
