@@ -14,7 +14,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use redb::{Database, ReadableTable, StorageBackend, TableDefinition};
+use redb::{Database, ReadableTable, StorageBackend, TableDefinition, TableHandle};
 
 use crate::digest::Digest;
 use crate::error::{Result, StoreError};
@@ -52,8 +52,10 @@ impl Metadata {
             path: root.join("metadata.redb"),
             lock: root.join("metadata.lock"),
         };
-        // Create tables when the database is new, so readers never see a missing table.
-        if m.path.exists() {
+        // Create tables when the database is new, so readers never see a missing table
+        // (also when a process was killed after creating the file, before its first
+        // commit: the file then exists without tables).
+        if m.path.exists() && m.has_tables()? {
             return Ok(m);
         }
         m.write(|w| {
@@ -97,6 +99,20 @@ impl Metadata {
         Ok(out)
     }
 
+    /// Whether every table exists (a read, cheap: nothing is written).
+    fn has_tables(&self) -> Result<bool> {
+        let (_lock, db) = self.db_read_only()?;
+        let txn = db.begin_read().map_err(|e| self.err(e))?;
+        let names: Vec<String> = txn
+            .list_tables()
+            .map_err(|e| self.err(e))?
+            .map(|t| t.name().to_string())
+            .collect();
+        Ok([IMAGES.name(), TAGS.name(), SNAPSHOTS.name(), SETTINGS.name()]
+            .iter()
+            .all(|n| names.iter().any(|have| have == n)))
+    }
+
     /// Opens the database for reading only: a shared lock, and a backend that keeps
     /// redb's bookkeeping writes (recovery flag, allocator state) in memory, so the file
     /// is left exactly as it was and nothing is synced.
@@ -104,8 +120,16 @@ impl Metadata {
         let lock = FileLock::acquire(&self.lock, LockMode::Shared)?;
         let file = File::open(&self.path).map_err(|e| self.err(e))?;
         let len = file.metadata().map_err(|e| self.err(e))?.len();
-        if len == 0 {
-            // Never initialised (a crash right after creation): let a writer do that.
+        // redb's header: a 9-byte magic number, then the "god byte", whose bit 1 says
+        // the last writer did not close the file (it crashed: nobody holds it now, we
+        // hold the lock). Then a repair is due, and it must be written: take the
+        // ordinary path, exclusively. The same for a file never initialised.
+        let mut head = [0u8; 10];
+        let clean = len >= head.len() as u64
+            && file.read_exact_at(&mut head, 0).is_ok()
+            && head[..9] == *b"redb\x1a\x0a\xa9\x0d\x0a"
+            && head[9] & 2 == 0;
+        if !clean {
             drop(lock);
             return self.db();
         }
@@ -391,6 +415,34 @@ mod tests {
         m.write(|w| w.set_setting("a", "2")).unwrap();
         assert_eq!(m.read(|r| r.setting("a")).unwrap().as_deref(), Some("2"));
         assert_eq!(m.read(|r| r.setting("k49")).unwrap().map(|s| s.len()), Some(1000));
+    }
+
+    #[test]
+    fn a_crashed_writer_is_repaired_by_the_next_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Metadata::open(dir.path()).unwrap();
+        m.write(|w| w.set_setting("a", "1")).unwrap();
+        // What a writer killed mid-session leaves: the god byte's recovery bit set.
+        let path = dir.path().join("metadata.redb");
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let mut god = [0u8; 1];
+        f.read_exact_at(&mut god, 9).unwrap();
+        f.write_all_at(&[god[0] | 2], 9).unwrap();
+        drop(f);
+        assert_eq!(m.read(|r| r.setting("a")).unwrap().as_deref(), Some("1"));
+        let mut head = [0u8; 10];
+        File::open(&path).unwrap().read_exact_at(&mut head, 0).unwrap();
+        assert_eq!(head[9] & 2, 0, "the repair was not written");
+    }
+
+    #[test]
+    fn a_database_without_tables_gets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process killed after creating the file, before its first commit.
+        drop(Database::create(dir.path().join("metadata.redb")).unwrap());
+        let m = Metadata::open(dir.path()).unwrap();
+        assert_eq!(m.read(|r| r.setting("a")).unwrap(), None);
+        assert!(m.read(|r| r.images()).unwrap().is_empty());
     }
 
     #[test]
