@@ -79,6 +79,10 @@ impl Metadata {
         let lock = FileLock::acquire(&self.lock, LockMode::Exclusive)?;
         let db = Database::builder()
             .set_cache_size(1 << 20)
+            // New stores use redb's v3 file format, which keeps the allocator state in
+            // the quick-repair commits only: closing the database no longer serialises
+            // it (~0.5 MiB, most of a daemonless `run`'s CPU time in skiff itself).
+            .create_with_file_format_v3(true)
             .create(&self.path)
             .map_err(|e| self.err(e))?;
         Ok((lock, db))
@@ -142,6 +146,7 @@ impl Metadata {
         };
         let db = Database::builder()
             .set_cache_size(1 << 20)
+            .create_with_file_format_v3(true)
             .create_with_backend(backend)
             .map_err(|e| self.err(e))?;
         Ok((lock, db))
