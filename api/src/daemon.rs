@@ -75,6 +75,7 @@ fn fail(msg: impl std::fmt::Display, code: i32) -> ! {
 
 /// Runs skiffd with the process's arguments; returns only by exiting.
 pub fn main() -> ! {
+    skiff_daemon::limit_malloc_arenas();
     tracing_init();
     let args = parse_args(std::env::args().skip(1)).unwrap_or_else(|e| fail(e, 2));
     let (path, required) = match &args.config {
