@@ -149,7 +149,7 @@ fn fail(msg: impl std::fmt::Display, code: i32) -> ! {
 
 /// Runs skiffd with the process's arguments; returns only by exiting.
 pub fn main() -> ! {
-    limit_malloc_arenas();
+    skiff_daemon::limit_malloc_arenas();
     tracing_init();
     let args = parse_args(std::env::args().skip(1)).unwrap_or_else(|e| fail(e, 2));
     let (path, required) = match &args.config {
@@ -236,18 +236,6 @@ pub fn main() -> ! {
     dns.abort();
     let _ = std::fs::remove_file(skiff_daemon::network::dns::marker_path(&run_root));
     std::process::exit(0)
-}
-
-/// glibc gives every thread that allocates its own malloc arena and keeps what is freed
-/// there: after a burst of requests through the blocking pool that is ~15 MB of idle
-/// RSS (measured: 32 MB after 20 `docker run --rm`, 17 MB with two arenas). A daemon
-/// that mostly waits needs no more than two. Called before any thread starts.
-fn limit_malloc_arenas() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only sets an allocator parameter; no other thread runs yet.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
 }
 
 fn tracing_init() {

@@ -622,6 +622,9 @@ class Suite:
             except Exception as e:  # noqa: BLE001
                 log(f"cleanup: {e}")
         peers.unmount_under(self.work)
+        # The cgroup parents the suite gave dockerd and the bare bundles (empty by now;
+        # rmdir removes only empty cgroups).
+        peers.remove_cgroups(["skiff-bench-bare", "skiff-bench-docker"])
         if not self.a.keep:
             # Keep the daemon logs next to the report.
             logs_out = os.path.join(self.out, "logs")

@@ -251,6 +251,22 @@ def unmount_under(prefix):
         subprocess.run(["umount", "-l", t], capture_output=True)
 
 
+def remove_cgroups(names):
+    """rmdir /sys/fs/cgroup/<hierarchy>/<name> and the empty cgroups below it."""
+    base = "/sys/fs/cgroup"
+    roots = [os.path.join(base, h) for h in os.listdir(base)] + [base]
+    for root in roots:
+        for name in names:
+            top = os.path.join(root, name)
+            if not os.path.isdir(top):
+                continue
+            for d, _subdirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+
+
 def version(argv):
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=20)

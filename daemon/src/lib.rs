@@ -17,3 +17,15 @@ pub use config::EngineConfig;
 pub use engine::Engine;
 pub use error::EngineError;
 pub use skiff_image_store as image_store;
+
+/// Caps glibc's malloc arenas at two for a long-lived process with many threads (the
+/// daemon's async workers and blocking pool). glibc otherwise gives threads their own
+/// arenas (up to 8 per core), and memory freed in one stays resident: skiffd grew from
+/// 10 to 39 MiB over a few pulls and runs, and stays at 19 MiB with two arenas. Call it
+/// first thing in `main`, before any thread starts.
+pub fn limit_malloc_arenas() {
+    // SAFETY: mallopt only adjusts allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
