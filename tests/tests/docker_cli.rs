@@ -1407,7 +1407,18 @@ fn cp_freezes_a_running_container_while_it_copies() {
     );
     // The client leaves mid-stream: the copy ends, the container thaws, the pause runs.
     drop(c);
-    assert!(pause.0.wait().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let paused = loop {
+        if let Some(st) = pause.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pause still waits after the copy ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(paused.success());
     assert_eq!(status(), "paused");
     assert_eq!(frozen(&id), Some(true));
     d.ok(&["unpause", "big"]);
