@@ -535,6 +535,91 @@ fn cp_in_and_out_stays_inside_the_container_root() {
 }
 
 #[test]
+fn cp_leaves_the_container_as_it_found_it() {
+    let (_reg, s) = setup();
+    s.ok(&["pull", "-q", "alpine"]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "held",
+        "alpine",
+        "sh",
+        "-c",
+        "echo x > /f; sleep 60",
+    ]);
+    let host = s.dir.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    let h = |p: &str| host.join(p).to_string_lossy().into_owned();
+    let status = || {
+        let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "held"])).unwrap();
+        format!("{}\n", v[0]["State"]["Status"].as_str().unwrap())
+    };
+    let eventually_f = Instant::now() + Duration::from_secs(5);
+    while s.run(&["cp", "held:/f", &h("f")]).status.code() != Some(0) {
+        assert!(Instant::now() < eventually_f);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Frozen for the copy only: running again after it, and after a failed one.
+    assert_eq!(status(), "running\n");
+    s.ok(&["cp", &h("f"), "held:/g"]);
+    assert_eq!(status(), "running\n");
+    assert_eq!(
+        s.run(&["cp", "held:/no/such", &h("x")]).status.code(),
+        Some(125)
+    );
+    assert_eq!(
+        s.run(&["cp", &h("f"), "held:/no/such/x"]).status.code(),
+        Some(125)
+    );
+    assert_eq!(status(), "running\n");
+    assert_eq!(s.ok(&["exec", "held", "cat", "/g"]), "x\n");
+    // A container the user paused stays paused.
+    s.ok(&["pause", "held"]);
+    s.ok(&["cp", "held:/g", &h("g")]);
+    s.ok(&["cp", &h("f"), "held:/h"]);
+    assert_eq!(
+        s.run(&["cp", "held:/no/such", &h("x")]).status.code(),
+        Some(125)
+    );
+    assert_eq!(status(), "paused\n");
+    s.ok(&["unpause", "held"]);
+    assert_eq!(s.ok(&["exec", "held", "cat", "/h"]), "x\n");
+    // Copies into and out of a stopped container at once each mount its layers at
+    // their own place, one at a time.
+    s.ok(&["stop", "-t", "0", "held"]);
+    let copies: Vec<_> = (0..4)
+        .flat_map(|i| {
+            [
+                s.cmd(&["cp", &h("f"), &format!("held:/in{i}")]),
+                s.cmd(&["cp", "held:/f", &h(&format!("out{i}"))]),
+            ]
+        })
+        .map(|mut c| c.spawn().unwrap())
+        .collect();
+    for mut c in copies {
+        assert!(c.wait().unwrap().success());
+    }
+    for i in 0..4 {
+        s.ok(&["cp", &format!("held:/in{i}"), &h(&format!("back{i}"))]);
+        assert_eq!(
+            std::fs::read_to_string(host.join(format!("back{i}"))).unwrap(),
+            "x\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(host.join(format!("out{i}"))).unwrap(),
+            "x\n"
+        );
+    }
+    assert!(
+        s.mounts().iter().all(|m| !m.contains("cp-mount")),
+        "{:?}",
+        s.mounts()
+    );
+    s.ok(&["rm", "held"]);
+}
+
+#[test]
 fn stdin_is_piped_with_i() {
     let (_reg, s) = setup();
     s.ok(&["pull", "-q", "alpine"]);

@@ -1348,3 +1348,109 @@ fn clients_that_leave_mid_stream() {
     d.ok(&["rm", "-f", "talker", "done"]);
     assert_clean(&d, &s);
 }
+
+/// Whether container `id`'s cgroup is frozen (cgroup v1 freezer, or v2), if it has one.
+fn frozen(id: &str) -> Option<bool> {
+    let v1 = format!("/sys/fs/cgroup/freezer/skiff/{id}/freezer.state");
+    if let Ok(state) = std::fs::read_to_string(v1) {
+        return Some(state.trim() != "THAWED");
+    }
+    std::fs::read_to_string(format!("/sys/fs/cgroup/skiff/{id}/cgroup.freeze"))
+        .ok()
+        .map(|v| v.trim() == "1")
+}
+
+#[test]
+fn cp_freezes_a_running_container_while_it_copies() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    d.ok(&["pull", "-q", "alpine"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "big",
+        "alpine",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1M count=64 && touch /ready; sleep 120",
+    ]);
+    eventually("the big file is written", || {
+        d.docker(&["exec", "big", "test", "-f", "/ready"])
+            .status
+            .success()
+    });
+    let id = d
+        .ok(&["inspect", "--format", "{{.Id}}", "big"])
+        .trim()
+        .to_string();
+    let status = || {
+        d.ok(&["inspect", "--format", "{{.State.Status}}", "big"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(frozen(&id), Some(false));
+
+    // A client that reads the head of the archive and stalls: no process in the
+    // container runs (none can swap a path for a symlink) while the copy is under way.
+    let (c, head) = open_stream(&d, "GET", "/v1.47/containers/big/archive?path=/big", false);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(frozen(&id), Some(true), "frozen while the archive streams");
+    // A user's pause waits for the copy instead of failing or being undone by it.
+    let mut pause = d.docker_cmd(&["pause", "big"]);
+    pause.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut pause = KillOnDrop(pause.spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        pause.0.try_wait().unwrap().is_none(),
+        "pause waits for the copy"
+    );
+    // The client leaves mid-stream: the copy ends, the container thaws, the pause runs.
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let paused = loop {
+        if let Some(st) = pause.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pause still waits after the copy ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(paused.success());
+    assert_eq!(status(), "paused");
+    assert_eq!(frozen(&id), Some(true));
+    d.ok(&["unpause", "big"]);
+    assert_eq!(status(), "running");
+    assert_eq!(frozen(&id), Some(false));
+
+    // Whole copies out and in, and a failed one, leave it running.
+    let host = s.dir.path().join("cp");
+    std::fs::create_dir_all(&host).unwrap();
+    d.ok(&["cp", "big:/big", host.to_str().unwrap()]);
+    assert_eq!(std::fs::metadata(host.join("big")).unwrap().len(), 64 << 20);
+    assert_eq!((status(), frozen(&id)), ("running".into(), Some(false)));
+    std::fs::write(host.join("in.txt"), "in\n").unwrap();
+    d.ok(&["cp", host.join("in.txt").to_str().unwrap(), "big:/tmp/"]);
+    assert_eq!((status(), frozen(&id)), ("running".into(), Some(false)));
+    let out = d.docker(&["cp", "big:/no/such", host.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("Could not find the file /no/such"));
+    let (code, _) = d.raw("PUT", "/v1.47/containers/big/archive?path=/no/such", "");
+    assert_eq!(code, 404);
+    assert_eq!((status(), frozen(&id)), ("running".into(), Some(false)));
+    assert_eq!(d.ok(&["exec", "big", "cat", "/tmp/in.txt"]), "in\n");
+
+    // A container the user paused stays paused through copies both ways.
+    d.ok(&["pause", "big"]);
+    d.ok(&["cp", "big:/ready", host.to_str().unwrap()]);
+    d.ok(&["cp", host.join("in.txt").to_str().unwrap(), "big:/"]);
+    let out = d.docker(&["cp", "big:/no/such", host.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!((status(), frozen(&id)), ("paused".into(), Some(true)));
+    d.ok(&["unpause", "big"]);
+    assert_eq!(d.ok(&["exec", "big", "cat", "/in.txt"]), "in\n");
+    d.ok(&["rm", "-f", "big"]);
+    assert_clean(&d, &s);
+}

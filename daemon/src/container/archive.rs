@@ -2,14 +2,17 @@
 //! what `docker cp` uses): the stat of a path, a tarball of a path, and a tarball
 //! extracted into a directory. Every path in the container is resolved with
 //! `openat2(RESOLVE_IN_ROOT)` ([`super::copy`]), one level at a time while extracting,
-//! so no symlink in the container leads outside its root.
+//! so no symlink in the container leads outside its root. A running container is
+//! frozen while its files are read or written (`Engine::with_rootfs`), so what was
+//! resolved stays put; files are also opened, created and chmod-ed without following
+//! a symlink in their last component.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use super::copy::resolve_in_root;
+use super::copy::{copy_file_nofollow, resolve_in_root, DirInRoot};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
@@ -106,6 +109,9 @@ impl Engine {
             tar.follow_symlinks(false);
             let r = if st.mode & GO_MODE_DIR != 0 {
                 tar.append_dir_all(&entry, &host)
+            } else if fs::symlink_metadata(&host).is_ok_and(|m| m.is_file()) {
+                // Opened without following a link; the header comes from the descriptor.
+                open_nofollow(&host).and_then(|mut f| tar.append_file(&entry, &mut f))
             } else {
                 tar.append_path_with_name(&host, &entry)
             };
@@ -148,14 +154,16 @@ impl Engine {
                 EngineError::InvalidInput(msg)
             })?;
             self.with_rootfs(&rec, |root| {
-                let target =
-                    resolve_in_root(root, dir, true).map_err(|e| not_found(dir, name, e))?;
-                if !target.is_dir() {
-                    return Err(EngineError::InvalidInput(format!(
-                        "extraction point is not a directory: {dir}"
-                    )));
-                }
-                merge(root, &staging, dir, no_overwrite_dir_non_dir)
+                let target = DirInRoot::open(root, dir).map_err(|e| {
+                    if e.raw_os_error() == Some(libc::ENOTDIR) {
+                        EngineError::InvalidInput(format!(
+                            "extraction point is not a directory: {dir}"
+                        ))
+                    } else {
+                        not_found(dir, name, e)
+                    }
+                })?;
+                merge(&target, &staging, dir, no_overwrite_dir_non_dir)
             })
         })();
         let _ = fs::remove_dir_all(&staging);
@@ -163,17 +171,19 @@ impl Engine {
     }
 }
 
-/// Copies the children of host directory `src` into container directory `dst_c`
-/// (a path in the container), resolving each parent inside the root.
-fn merge(root: &Path, src: &Path, dst_c: &str, no_overwrite: bool) -> Result<()> {
-    let parent = resolve_in_root(root, dst_c, true)
-        .map_err(|e| EngineError::io("resolving", Path::new(dst_c), e))?;
+/// Copies the children of host directory `src` into `parent`, the container's
+/// directory `dst_c`, by descriptor: each directory is opened without following a
+/// symlink and entered through its descriptor, each file created afresh (`O_EXCL`)
+/// and given its owner and mode through its own descriptor.
+fn merge(parent: &DirInRoot, src: &Path, dst_c: &str, no_overwrite: bool) -> Result<()> {
     for entry in fs::read_dir(src).map_err(|e| EngineError::io("reading", src, e))? {
         let entry = entry.map_err(|e| EngineError::io("reading", src, e))?;
         let from = entry.path();
         let leaf = entry.file_name();
-        let to = parent.join(&leaf);
+        let to = parent.at(&leaf);
         let child_c = format!("{}/{}", dst_c.trim_end_matches('/'), leaf.to_string_lossy());
+        // Messages name the path in the container, not the descriptor's.
+        let shown = Path::new(&child_c);
         let meta = fs::symlink_metadata(&from).map_err(|e| EngineError::io("stat", &from, e))?;
         let existing = fs::symlink_metadata(&to).ok();
         if no_overwrite {
@@ -199,13 +209,16 @@ fn merge(root: &Path, src: &Path, dst_c: &str, no_overwrite: bool) -> Result<()>
             match &existing {
                 Some(x) if x.is_dir() => {}
                 Some(_) => {
-                    fs::remove_file(&to).map_err(|e| EngineError::io("replacing", &to, e))?;
-                    fs::create_dir(&to).map_err(|e| EngineError::io("creating", &to, e))?;
+                    fs::remove_file(&to).map_err(|e| EngineError::io("replacing", shown, e))?;
+                    fs::create_dir(&to).map_err(|e| EngineError::io("creating", shown, e))?;
                 }
-                None => fs::create_dir(&to).map_err(|e| EngineError::io("creating", &to, e))?,
+                None => fs::create_dir(&to).map_err(|e| EngineError::io("creating", shown, e))?,
             }
-            merge(root, &from, &child_c, no_overwrite)?;
-            copy_owner_and_mode(&meta, &to)?;
+            let child = parent
+                .child(&leaf)
+                .map_err(|e| EngineError::io("opening", shown, e))?;
+            merge(&child, &from, &child_c, no_overwrite)?;
+            copy_owner_and_mode(&meta, &child.into_file(), shown)?;
             continue;
         }
         if let Some(x) = &existing {
@@ -214,34 +227,103 @@ fn merge(root: &Path, src: &Path, dst_c: &str, no_overwrite: bool) -> Result<()>
             } else {
                 fs::remove_file(&to)
             };
-            r.map_err(|e| EngineError::io("replacing", &to, e))?;
+            r.map_err(|e| EngineError::io("replacing", shown, e))?;
         }
         if meta.file_type().is_symlink() {
             let link = fs::read_link(&from).map_err(|e| EngineError::io("reading", &from, e))?;
             std::os::unix::fs::symlink(&link, &to)
-                .map_err(|e| EngineError::io("creating", &to, e))?;
+                .map_err(|e| EngineError::io("creating", shown, e))?;
             let _ = std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()));
         } else {
-            // `to` does not exist now, so the copy creates a fresh file there.
-            fs::copy(&from, &to).map_err(|e| EngineError::io("copying to", &to, e))?;
-            copy_owner_and_mode(&meta, &to)?;
+            // `to` does not exist now: the copy creates a fresh file there (O_EXCL, so
+            // never through a symlink).
+            let file = copy_file_nofollow(&from, &to, false)
+                .map_err(|e| EngineError::io("copying to", shown, e))?;
+            copy_owner_and_mode(&meta, &file, shown)?;
         }
     }
     Ok(())
 }
 
-fn copy_owner_and_mode(meta: &fs::Metadata, to: &Path) -> Result<()> {
-    let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
-    fs::set_permissions(
-        to,
-        fs::Permissions::from_mode(meta.permissions().mode() & 0o7777),
-    )
+/// Opens `path` for reading without following a symlink in its last component.
+fn open_nofollow(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Gives `file` (open at `to`) the owner and permission bits in `meta`, through the
+/// descriptor; the owner first, since chown clears set-id bits.
+fn copy_owner_and_mode(meta: &fs::Metadata, file: &fs::File, to: &Path) -> Result<()> {
+    let _ = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()));
+    file.set_permissions(fs::Permissions::from_mode(
+        meta.permissions().mode() & 0o7777,
+    ))
     .map_err(|e| EngineError::io("setting the mode of", to, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory swapped for a symlink to a host path after it was resolved (what a
+    /// process in a running container could do mid-copy, CVE-2018-15664) is still the
+    /// one written to: the merge goes by descriptor, never by the name again.
+    #[test]
+    fn merge_writes_into_the_directory_it_opened_even_if_it_moves() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, host, staging) = (
+            t.path().join("root"),
+            t.path().join("host"),
+            t.path().join("in"),
+        );
+        fs::create_dir_all(root.join("d")).unwrap();
+        fs::create_dir_all(host.join("sub")).unwrap();
+        fs::create_dir_all(staging.join("sub")).unwrap();
+        fs::write(staging.join("f"), "payload").unwrap();
+        fs::write(staging.join("sub/g"), "payload").unwrap();
+        fs::set_permissions(staging.join("f"), fs::Permissions::from_mode(0o4755)).unwrap();
+        let dir = DirInRoot::open(&root, "/d").unwrap();
+        fs::rename(root.join("d"), root.join("moved")).unwrap();
+        std::os::unix::fs::symlink(&host, root.join("d")).unwrap();
+        merge(&dir, &staging, "/d", false).unwrap();
+        assert_eq!(
+            fs::read_dir(&host).unwrap().count(),
+            1,
+            "only sub, as it was"
+        );
+        assert_eq!(fs::read_dir(host.join("sub")).unwrap().count(), 0);
+        assert_eq!(fs::read_to_string(root.join("moved/f")).unwrap(), "payload");
+        assert_eq!(
+            fs::read_to_string(root.join("moved/sub/g")).unwrap(),
+            "payload"
+        );
+        let mode = fs::metadata(root.join("moved/f"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o4755);
+    }
+
+    /// A leaf that is a symlink to a host file is replaced, not written through.
+    #[test]
+    fn merge_replaces_a_symlink_leaf_instead_of_following_it() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, staging) = (t.path().join("root"), t.path().join("in"));
+        let victim = t.path().join("victim");
+        fs::write(&victim, "host").unwrap();
+        fs::create_dir_all(root.join("d")).unwrap();
+        fs::create_dir_all(staging.join("sub")).unwrap();
+        fs::write(staging.join("f"), "payload").unwrap();
+        std::os::unix::fs::symlink(&victim, root.join("d/f")).unwrap();
+        std::os::unix::fs::symlink(t.path(), root.join("d/sub")).unwrap();
+        let dir = DirInRoot::open(&root, "/d").unwrap();
+        merge(&dir, &staging, "/d", false).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "host");
+        assert_eq!(fs::read_to_string(root.join("d/f")).unwrap(), "payload");
+        assert!(fs::symlink_metadata(root.join("d/sub")).unwrap().is_dir());
+    }
 
     #[test]
     fn base_names() {

@@ -2,10 +2,20 @@
 //! the container are resolved with `openat2(RESOLVE_IN_ROOT)`, so `..` and symlinks
 //! (absolute or relative) stay inside the container's root, as they would for a
 //! process in it.
+//!
+//! A resolved path is then used as a host path, so a process in a running container
+//! could swap a directory on it for a symlink to a host path between the check and
+//! the use (CVE-2018-15664 in Docker). `Engine::with_rootfs` therefore freezes a
+//! running container for the whole copy (as `podman cp` does), under the container's
+//! operation lock. Writes into the container also go through a directory descriptor
+//! (`DirInRoot`) rather than the name it was found under, and files are created and
+//! opened without following a symlink in their last component.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::fs;
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::record::ContainerRecord;
@@ -75,13 +85,88 @@ pub(crate) fn resolve_in_root(
     }
 }
 
-/// Copies a file, symlink or directory tree from `src` to `dst` (which must not exist).
-fn copy_any(src: &Path, dst: &Path) -> std::io::Result<()> {
+/// A directory of the container, held open by descriptor. Paths made by [`Self::at`]
+/// walk from the directory itself (through `/proc/self/fd`), whatever its name or its
+/// parents' names have become since it was opened, so only the one last component is
+/// looked up again, and the calls made on it do not follow a symlink there.
+pub(crate) struct DirInRoot {
+    fd: OwnedFd,
+}
+
+impl DirInRoot {
+    /// Opens directory `rel` of the container rooted at `root` (`ENOTDIR` if it is not
+    /// one).
+    pub(crate) fn open(root: &Path, rel: &str) -> io::Result<DirInRoot> {
+        let fd = open_in_root(root, rel, true)?;
+        if !fs::File::from(fd.try_clone()?).metadata()?.is_dir() {
+            return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+        }
+        Ok(DirInRoot { fd })
+    }
+
+    /// Opens subdirectory `leaf` (refusing a symlink), readable so that its owner and
+    /// mode can be set through [`Self::into_file`].
+    pub(crate) fn child(&self, leaf: &OsStr) -> io::Result<DirInRoot> {
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(self.at(leaf))?;
+        Ok(DirInRoot { fd: f.into() })
+    }
+
+    /// Entry `leaf` (a single component) of this directory, as a path.
+    pub(crate) fn at(&self, leaf: impl AsRef<OsStr>) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd())).join(leaf.as_ref())
+    }
+
+    /// The directory as a file (for `fchown` / `fchmod`).
+    pub(crate) fn into_file(self) -> fs::File {
+        self.fd.into()
+    }
+}
+
+/// Copies regular file `src` to `dst` with `src`'s permission bits, never following a
+/// symlink in the last component of `src`: one that became a link since it was checked
+/// is refused (`ELOOP`). `dst` must not exist (nor be a symlink) unless `replace` (a
+/// host path the user named, replaced as `cp` would). Returns `dst`, open for writing,
+/// so the caller can set its owner through the descriptor.
+pub(crate) fn copy_file_nofollow(src: &Path, dst: &Path, replace: bool) -> io::Result<fs::File> {
+    let mut from = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(src)?;
+    let meta = from.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", src.display()),
+        ));
+    }
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).mode(0o600).custom_flags(libc::O_CLOEXEC);
+    if replace {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    let mut to = opts.open(dst)?;
+    io::copy(&mut from, &mut to)?;
+    to.set_permissions(fs::Permissions::from_mode(
+        meta.permissions().mode() & 0o7777,
+    ))?;
+    Ok(to)
+}
+
+/// Copies a file, symlink or directory tree from `src` to `dst` (which must not exist
+/// unless `replace`, for a file).
+fn copy_any(src: &Path, dst: &Path, replace: bool) -> io::Result<()> {
     let meta = fs::symlink_metadata(src)?;
     if meta.is_dir() {
         skiff_image_store::unpack::copy_tree(src, dst)
     } else if meta.file_type().is_symlink() {
         std::os::unix::fs::symlink(fs::read_link(src)?, dst)
+    } else if meta.is_file() {
+        copy_file_nofollow(src, dst, replace).map(|_| ())
     } else {
         fs::copy(src, dst).map(|_| ())
     }
@@ -97,21 +182,34 @@ fn base_name(p: &str) -> Result<String> {
 impl Engine {
     /// Runs `f` with the container's root filesystem reachable at a host path: the
     /// running container's own mount, or a temporary mount of its layers when stopped.
+    ///
+    /// All of it runs under the container's operation lock, so no start, stop, pause,
+    /// unpause or other copy interleaves (a stopped container's layers are never
+    /// mounted twice, nor while it starts). A running container is frozen until `f`
+    /// returns, or unwinds: nothing in it can move a path `f` has resolved.
     pub(crate) fn with_rootfs<T>(
         &self,
         rec: &ContainerRecord,
         f: impl FnOnce(&Path) -> Result<T>,
     ) -> Result<T> {
-        let live = rec.bundle.join("rootfs");
+        let _ops = self.containers.lock_ops(&rec.id)?;
+        let rec = self.sync_state(self.containers.find(&rec.id)?)?;
         if rec.state.status.has_task() {
-            return f(&live);
+            // Dropped (thawed) before the lock is.
+            let _frozen = self.freeze_for_copy(&rec)?;
+            return f(&rec.bundle.join("rootfs"));
         }
         let img = self.images().resolve(&rec.image_id)?;
         let rw = self.container_dir(&rec.id).join("rw");
         let mount = self.images().rootfs_writable(&img, &rw)?;
-        let tmp = self.container_dir(&rec.id).join("cp-mount");
+        let tmp = self
+            .container_dir(&rec.id)
+            .join(format!("cp-mount-{}", &super::new_id()[..12]));
         fs::create_dir_all(&tmp).map_err(|e| EngineError::io("creating", &tmp, e))?;
-        mount.mount(&tmp)?;
+        if let Err(e) = mount.mount(&tmp) {
+            let _ = fs::remove_dir(&tmp);
+            return Err(e.into());
+        }
         let out = f(&tmp);
         let _ = skiff_image_store::mount::unmount(&tmp);
         let _ = fs::remove_dir(&tmp);
@@ -133,7 +231,7 @@ impl Engine {
                     "Could not find the file {src} in container {name}: {e}"
                 ))
             })?;
-            copy_any(&path, &target).map_err(|e| EngineError::io("copying to", &target, e))
+            copy_any(&path, &target, true).map_err(|e| EngineError::io("copying to", &target, e))
         })
     }
 
@@ -149,22 +247,22 @@ impl Engine {
         }
         let src_name = base_name(&src.to_string_lossy())?;
         self.with_rootfs(&rec, |root| {
-            let (dir, leaf) = match resolve_in_root(root, dst, true) {
-                Ok(p) if p.is_dir() => (p, src_name.clone()),
-                _ => {
+            let (dir, leaf) = match DirInRoot::open(root, dst) {
+                Ok(d) => (d, src_name.clone()),
+                Err(_) => {
                     let parent = Path::new(dst)
                         .parent()
                         .map(|p| p.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    let p = resolve_in_root(root, &parent, true).map_err(|e| {
+                    let d = DirInRoot::open(root, &parent).map_err(|e| {
                         EngineError::NotFound(format!(
                             "Could not find the directory {parent} in container {name}: {e}"
                         ))
                     })?;
-                    (p, base_name(dst)?)
+                    (d, base_name(dst)?)
                 }
             };
-            let target = dir.join(&leaf);
+            let target = dir.at(&leaf);
             if fs::symlink_metadata(&target)
                 .map(|m| m.is_dir())
                 .unwrap_or(false)
@@ -174,7 +272,7 @@ impl Engine {
                 )));
             }
             let _ = fs::remove_file(&target);
-            copy_any(src, &target).map_err(|e| EngineError::io("copying", src, e))
+            copy_any(src, &target, false).map_err(|e| EngineError::io("copying", src, e))
         })
     }
 }

@@ -1,6 +1,7 @@
-//! `pause` / `unpause` (cgroup freezer), and `top` (the container's processes).
+//! `pause` / `unpause` (cgroup freezer), the freeze that holds a container still while
+//! `cp` works in its root filesystem, and `top` (the container's processes).
 
-use super::record::Status;
+use super::record::{ContainerRecord, Status};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::runtime::shim::ShimTask;
@@ -21,7 +22,10 @@ pub struct ProcessInfo {
 impl Engine {
     /// Freezes every process of a running container.
     pub fn pause_container(&self, name: &str) -> Result<()> {
-        let mut rec = self.sync_state(self.containers.find(name)?)?;
+        let found = self.containers.find(name)?;
+        // Waits for a `cp` (which freezes the container itself) to finish.
+        let _ops = self.containers.lock_ops(&found.id)?;
+        let mut rec = self.sync_state(self.containers.find(&found.id)?)?;
         match rec.state.status {
             Status::Running => {}
             Status::Paused => {
@@ -46,7 +50,10 @@ impl Engine {
 
     /// Thaws a paused container.
     pub fn unpause_container(&self, name: &str) -> Result<()> {
-        let mut rec = self.sync_state(self.containers.find(name)?)?;
+        let found = self.containers.find(name)?;
+        // Never thaws a container in the middle of a `cp`.
+        let _ops = self.containers.lock_ops(&found.id)?;
+        let mut rec = self.sync_state(self.containers.find(&found.id)?)?;
         if rec.state.status != Status::Paused {
             return Err(EngineError::Conflict(format!(
                 "Container {} is not paused",
@@ -58,6 +65,31 @@ impl Engine {
         self.containers.save(&rec)?;
         self.container_event(&rec, "unpause", &[]);
         Ok(())
+    }
+
+    /// Freezes `rec` (a container with a task, synced, under its operation lock) until
+    /// the returned guard is dropped, as `podman cp --pause` does: while `cp` checks a
+    /// path in the container and then uses it, no process in the container can swap it
+    /// for a symlink to a host path. A container the user paused stays paused; one
+    /// without a task has no process to fear and is not touched.
+    pub(crate) fn freeze_for_copy(&self, rec: &ContainerRecord) -> Result<CopyFreeze> {
+        if !rec.state.status.has_task() || rec.state.status == Status::Paused {
+            return Ok(CopyFreeze {
+                task: None,
+                id: rec.id.clone(),
+            });
+        }
+        let task = ShimTask::connect(&rec.state.shim_address, &rec.id)?;
+        task.pause().map_err(|e| {
+            EngineError::Conflict(format!(
+                "cannot freeze container {} for the copy: {e}",
+                rec.id
+            ))
+        })?;
+        Ok(CopyFreeze {
+            task: Some(task),
+            id: rec.id.clone(),
+        })
     }
 
     /// Sets the terminal size of a container started with a TTY.
@@ -83,6 +115,23 @@ impl Engine {
         }
         let pids = ShimTask::connect(&rec.state.shim_address, &rec.id)?.pids()?;
         Ok(pids.into_iter().map(process_info).collect())
+    }
+}
+
+/// A container frozen for a copy; thawed when dropped (on success, error, panic, or a
+/// client that went away mid-stream).
+pub(crate) struct CopyFreeze {
+    task: Option<ShimTask>,
+    id: String,
+}
+
+impl Drop for CopyFreeze {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            if let Err(e) = task.resume() {
+                tracing::warn!(container = %self.id, error = %e, "thawing the container after a copy");
+            }
+        }
     }
 }
 
