@@ -98,6 +98,30 @@ fn tagged(bridge: &str, head: &[&str], tail: &[&str]) -> Vec<String> {
     v
 }
 
+/// The filter INPUT rule dropping what arrives on the bridge for 127.0.0.0/8:
+/// `route_localnet` (needed for ports published on 127.0.0.1) would otherwise let a
+/// container send packets to 127.0.0.1 through the gateway and reach host
+/// services bound to loopback (CVE-2020-8558); replies of DNAT-ed flows pass.
+fn loopback_guard(bridge: &str) -> Rule {
+    (
+        "filter",
+        "INPUT",
+        tagged(
+            bridge,
+            &["-i", bridge, "-d", "127.0.0.0/8", "!", "-s", "127.0.0.0/8"],
+            &[
+                "-m",
+                "conntrack",
+                "!",
+                "--ctstate",
+                "RELATED,ESTABLISHED,DNAT",
+                "-j",
+                "DROP",
+            ],
+        ),
+    )
+}
+
 /// The nat rules of a bridge, and its guard in filter INPUT.
 fn base_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
     let jump = chain(bridge);
@@ -139,27 +163,15 @@ fn base_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
                 &["-j", "MASQUERADE"],
             ),
         ),
-        // `route_localnet` (needed for ports published on 127.0.0.1) would otherwise
-        // let a container send packets to 127.0.0.1 through the gateway and reach host
-        // services bound to loopback (CVE-2020-8558); replies of DNAT-ed flows pass.
-        (
-            "filter",
-            "INPUT",
-            tagged(
-                bridge,
-                &["-i", bridge, "-d", "127.0.0.0/8", "!", "-s", "127.0.0.0/8"],
-                &[
-                    "-m",
-                    "conntrack",
-                    "!",
-                    "--ctstate",
-                    "RELATED,ESTABLISHED,DNAT",
-                    "-j",
-                    "DROP",
-                ],
-            ),
-        ),
+        loopback_guard(bridge),
     ]
+}
+
+/// Whether a bridge's INPUT guard against packets to 127.0.0.0/8 is in place (a bridge
+/// set up by an earlier version has not got it).
+pub fn has_loopback_guard(bridge: &str) -> bool {
+    let (table, ch, rule) = loopback_guard(bridge);
+    has_rule(table, ch, &rule)
 }
 
 /// The FORWARD rules that must stay above every skiff bridge's outbound accept, in
