@@ -2,8 +2,9 @@
 //! between containers with busybox `httpd`/`wget`/`nc`, names through `/etc/hosts` and
 //! the embedded DNS server), published ports answering on 127.0.0.1, `none`, `host`
 //! and `container:` modes, bad input refused without side effects, cleanup after `rm`
-//! and after a skiffd kill -9 and restart, and the stock docker CLI's `network`
-//! commands and `run -p` through skiffd.
+//! and after a skiffd kill -9 and restart, the stock docker CLI's `network`
+//! commands and `run -p` through skiffd, and isolation: user networks from each other,
+//! the host's loopback services from containers.
 //!
 //! Every test uses its own bridge name and subnets (10.241.N.0/24 and 10.242.N.0/24), so
 //! tests run in parallel beside other instances. Traffic only goes to 127.0.0.1 and to
