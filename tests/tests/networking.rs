@@ -2,8 +2,9 @@
 //! between containers with busybox `httpd`/`wget`/`nc`, names through `/etc/hosts` and
 //! the embedded DNS server), published ports answering on 127.0.0.1, `none`, `host`
 //! and `container:` modes, bad input refused without side effects, cleanup after `rm`
-//! and after a skiffd kill -9 and restart, and the stock docker CLI's `network`
-//! commands and `run -p` through skiffd.
+//! and after a skiffd kill -9 and restart, the stock docker CLI's `network`
+//! commands and `run -p` through skiffd, and isolation: user networks from each other,
+//! the host's loopback services from containers.
 //!
 //! Every test uses its own bridge name and subnets (10.241.N.0/24 and 10.242.N.0/24), so
 //! tests run in parallel beside other instances. Traffic only goes to 127.0.0.1 and to
@@ -1013,4 +1014,166 @@ fn docker_cli_networks_ports_dns_and_recovery_after_kill9() {
     d.ok(&["network", "create", "leftover"]);
     let pruned = d.ok(&["network", "prune", "-f"]);
     assert!(pruned.contains("leftover"), "{pruned}");
+}
+
+/// A UDP socket that counts the datagrams it receives (a TCP handshake from a
+/// container to 127.0.0.1 never completes, its replies are martians in the container,
+/// but a datagram, or a blind TCP packet, is delivered all the same).
+struct UdpProbe {
+    port: u16,
+    received: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl UdpProbe {
+    fn start(ip: &str) -> UdpProbe {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let sock = std::net::UdpSocket::bind(format!("{ip}:0")).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let received = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (received.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !s.load(Ordering::SeqCst) {
+                if sock.recv_from(&mut buf).is_ok() {
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        UdpProbe {
+            port,
+            received,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn received(&self) -> usize {
+        self.received.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for UdpProbe {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn containers_reach_neither_host_loopback_nor_other_networks() {
+    let t = NetTest::new(5);
+
+    // A container that routes 127.0.0.0/8 to its gateway (a raw socket could send
+    // the same packets) must not reach a host service bound to 127.0.0.1. The same
+    // datagram to the gateway's address arrives (the probe works).
+    t.ok(&["run", "--rm", "alpine", "true"]);
+    let loopback = UdpProbe::start("127.0.0.1");
+    let gateway = UdpProbe::start("10.241.5.1");
+    let o = t.run(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "NET_ADMIN",
+        "alpine",
+        "sh",
+        "-c",
+        &format!(
+            "ip route del local 127.0.0.0/8 dev lo table local; \
+             ip route del local 127.0.0.1 dev lo table local; \
+             ip route add 127.0.0.0/8 via 10.241.5.1 dev eth0 && ip route get 127.0.0.1 && \
+             for i in 1 2 3; do \
+               timeout 1 tftp -g -r probe -l /tmp/p 127.0.0.1 {lp}; \
+               timeout 1 tftp -g -r probe -l /tmp/p 10.241.5.1 {gp}; \
+             done; echo done",
+            lp = loopback.port,
+            gp = gateway.port,
+        ),
+    ]);
+    let o_text = format!("{}{}", out(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(o_text.contains("via 10.241.5.1"), "{o_text}");
+    assert!(o_text.contains("done"), "{o_text}");
+    assert!(gateway.received() > 0, "the probe sent nothing: {o_text}");
+    assert_eq!(
+        loopback.received(),
+        0,
+        "a container reached 127.0.0.1: {o_text}"
+    );
+    let input = Command::new("iptables")
+        .args(["-w", "-S", "INPUT"])
+        .output()
+        .unwrap();
+    let input = out(&input);
+    assert!(
+        input.lines().any(|l| l.contains("-i sktest5")
+            && l.contains("-d 127.0.0.0/8")
+            && l.contains("skiff:sktest5")
+            && l.contains("-j DROP")),
+        "{input}"
+    );
+    drop((loopback, gateway));
+
+    // Two user networks: traffic within one works, traffic from one to the other's
+    // containers is dropped, published ports answer across them and on 127.0.0.1.
+    t.ok(&["network", "create", "neta"]);
+    t.ok(&["network", "create", "--subnet", "10.241.105.0/24", "netb"]);
+    let (p1, p2) = (free_port(), free_port());
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "wa",
+        "--network",
+        "neta",
+        "-p",
+        &format!("127.0.0.1:{p1}:80"),
+        "-p",
+        &format!("{p2}:80"),
+        "alpine",
+        "sh",
+        "-c",
+        "mkdir /w && echo web-a > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
+    let wa = t.ip_of("wa");
+    let get = |net: &str, url: &str| {
+        t.run(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "alpine",
+            "sh",
+            "-c",
+            &format!("for i in 1 2 3 4 5 6 7 8 9 10; do timeout 3 wget -qO- {url} && exit 0; sleep 0.3; done; exit 1"),
+        ])
+    };
+    let o = get("neta", &format!("http://{wa}/"));
+    assert_eq!(out(&o), "web-a\n", "{}", String::from_utf8_lossy(&o.stderr));
+    // (`timeout` in a shell: as PID 1, wget would ignore its SIGTERM.)
+    let o = t.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "netb",
+        "alpine",
+        "sh",
+        "-c",
+        &format!("timeout 3 wget -qO- http://{wa}/; echo rc=$?"),
+    ]);
+    let o_text = out(&o);
+    assert!(
+        o_text.contains("rc=") && !o_text.contains("rc=0") && !o_text.contains("web-a"),
+        "netb reached a container of neta: {o_text}"
+    );
+    let o = get("netb", &format!("http://10.241.105.1:{p2}/"));
+    assert_eq!(out(&o), "web-a\n", "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(http_get(&format!("127.0.0.1:{p1}"), "/").contains("web-a"));
+    assert!(http_get(&format!("127.0.0.1:{p2}"), "/").contains("web-a"));
 }

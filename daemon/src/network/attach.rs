@@ -191,7 +191,9 @@ impl Networks {
         };
         tracing::debug!(network = %net.name, "network: address reserved");
         let wired = (|| {
-            if !link::exists(&net.bridge) {
+            // A bridge set up by an earlier version lacks the loopback guard: its
+            // rules are brought up to date before a container joins it.
+            if !link::exists(&net.bridge) || !firewall::has_loopback_guard(&net.bridge) {
                 self.ensure_bridge(&net)?;
             }
             let (Some(ip), Some(veth), Some(ifname)) = (member.ip, &member.veth, &member.ifname)

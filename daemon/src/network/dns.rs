@@ -115,7 +115,13 @@ pub fn lookup(net: &NetworkRecord, name: &str) -> Option<Vec<Ipv4Addr>> {
     (!found.is_empty()).then_some(found)
 }
 
+/// Queries `upstreams` in turn; from each, only a reply that comes from that server's
+/// address (the socket is connected to it) and carries the query's transaction ID is
+/// taken, anything else is ignored until the server's 2 s are up.
 async fn forward(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+    if query.len() < 12 {
+        return None;
+    }
     for up in upstreams {
         let bind: SocketAddr = if up.is_ipv4() {
             "0.0.0.0:0".parse().ok()?
@@ -125,15 +131,19 @@ async fn forward(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
         let Ok(sock) = UdpSocket::bind(bind).await else {
             continue;
         };
-        if sock.send_to(query, up).await.is_err() {
+        if sock.connect(up).await.is_err() || sock.send(query).await.is_err() {
             continue;
         }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         let mut buf = vec![0u8; 4096];
-        if let Ok(Ok((n, _))) =
-            tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf)).await
+        // An ICMP error (connection refused) or the deadline ends this server's turn.
+        while let Ok(Ok((n, from))) =
+            tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await
         {
-            buf.truncate(n);
-            return Some(buf);
+            if from == *up && n >= 12 && buf[..2] == query[..2] && buf[2] & 0x80 != 0 {
+                buf.truncate(n);
+                return Some(buf);
+            }
         }
     }
     None
@@ -179,6 +189,10 @@ async fn handle(
     }
 }
 
+/// Queries one network's server handles at once; more are dropped (the client retries),
+/// so a flood cannot make skiffd spawn tasks and bind sockets without bound.
+const MAX_IN_FLIGHT: usize = 256;
+
 async fn serve_network(
     networks: Networks,
     net_id: String,
@@ -186,10 +200,15 @@ async fn serve_network(
     configured: Arc<Vec<SocketAddr>>,
 ) {
     let sock = Arc::new(sock);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let mut buf = vec![0u8; 4096];
     loop {
         let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            tracing::debug!(network = %net_id, "embedded DNS: too many queries in flight, dropping one");
             continue;
         };
         let query = buf[..n].to_vec();
@@ -199,6 +218,7 @@ async fn serve_network(
             if let Some(reply) = handle(&networks, &net_id, query, &configured).await {
                 let _ = sock.send_to(&reply, peer).await;
             }
+            drop(permit);
         });
     }
 }
@@ -320,5 +340,31 @@ mod tests {
         assert_eq!(&a[a.len() - 4..], &[10, 1, 0, 2]);
         assert!(parse_question(&msg[..14]).is_none());
         assert!(parse_question(&[0u8; 5]).is_none());
+    }
+
+    #[tokio::test]
+    async fn forward_takes_only_the_upstreams_reply_with_the_query_id() {
+        let upstream = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let up = upstream.local_addr().unwrap();
+        let spoofer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let msg = query("example.org", TYPE_A);
+        let server = tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            let (n, client) = upstream.recv_from(&mut buf).await.unwrap();
+            let got = buf[..n].to_vec();
+            let q = parse_question(&got).unwrap();
+            // Another host answers first, with the right ID: ignored (connected socket).
+            let mut forged = answer(&got, &q, &[Ipv4Addr::new(6, 6, 6, 6)]);
+            spoofer.send_to(&forged, client).await.unwrap();
+            // The upstream with a wrong ID: ignored.
+            forged[0] ^= 0xff;
+            upstream.send_to(&forged, client).await.unwrap();
+            let good = answer(&got, &q, &[Ipv4Addr::new(1, 2, 3, 4)]);
+            upstream.send_to(&good, client).await.unwrap();
+        });
+        let reply = forward(&msg, &[up]).await.expect("a reply");
+        server.await.unwrap();
+        assert_eq!(&reply[..2], &msg[..2]);
+        assert_eq!(&reply[reply.len() - 4..], &[1, 2, 3, 4]);
     }
 }

@@ -82,52 +82,206 @@ fn restore(table: &str, lines: &[String], doing: &str) -> Result<(), NetworkErro
     }
 }
 
-/// The network-wide rules of a bridge, as (table, chain, rule) with the rule's
-/// arguments after the chain name.
-fn base_rules(bridge: &str, subnet: &Subnet) -> Vec<(&'static str, &'static str, Vec<String>)> {
+/// A rule: (table, chain, the arguments after the chain name).
+type Rule = (&'static str, &'static str, Vec<String>);
+
+fn args(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+/// `head`, the comment tagging the rule as skiff's for `bridge`, then `tail`.
+fn tagged(bridge: &str, head: &[&str], tail: &[&str]) -> Vec<String> {
     let tag = format!("skiff:{bridge}");
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let comment = ["-m", "comment", "--comment", tag.as_str()];
-    let with = |head: &[&str], tail: &[&str]| {
-        let mut v = s(head);
-        v.extend(s(&comment));
-        v.extend(s(tail));
-        v
-    };
+    let mut v = args(head);
+    v.extend(args(&["-m", "comment", "--comment", &tag]));
+    v.extend(args(tail));
+    v
+}
+
+/// The filter INPUT rule dropping what arrives on the bridge for 127.0.0.0/8:
+/// `route_localnet` (needed for ports published on 127.0.0.1) would otherwise let a
+/// container send packets to 127.0.0.1 through the gateway and reach host
+/// services bound to loopback (CVE-2020-8558); replies of DNAT-ed flows pass.
+fn loopback_guard(bridge: &str) -> Rule {
+    (
+        "filter",
+        "INPUT",
+        tagged(
+            bridge,
+            &["-i", bridge, "-d", "127.0.0.0/8", "!", "-s", "127.0.0.0/8"],
+            &[
+                "-m",
+                "conntrack",
+                "!",
+                "--ctstate",
+                "RELATED,ESTABLISHED,DNAT",
+                "-j",
+                "DROP",
+            ],
+        ),
+    )
+}
+
+/// The nat rules of a bridge, and its guard in filter INPUT.
+fn base_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
     let jump = chain(bridge);
     let subnet = subnet.to_string();
     vec![
         (
             "nat",
             "PREROUTING",
-            with(&["-m", "addrtype", "--dst-type", "LOCAL"], &["-j", &jump]),
+            tagged(
+                bridge,
+                &["-m", "addrtype", "--dst-type", "LOCAL"],
+                &["-j", &jump],
+            ),
         ),
         (
             "nat",
             "OUTPUT",
-            with(&["-m", "addrtype", "--dst-type", "LOCAL"], &["-j", &jump]),
+            tagged(
+                bridge,
+                &["-m", "addrtype", "--dst-type", "LOCAL"],
+                &["-j", &jump],
+            ),
         ),
         (
             "nat",
             "POSTROUTING",
-            with(&["-s", &subnet, "!", "-o", bridge], &["-j", "MASQUERADE"]),
+            tagged(
+                bridge,
+                &["-s", &subnet, "!", "-o", bridge],
+                &["-j", "MASQUERADE"],
+            ),
         ),
         (
             "nat",
             "POSTROUTING",
-            with(&["-s", "127.0.0.0/8", "-o", bridge], &["-j", "MASQUERADE"]),
+            tagged(
+                bridge,
+                &["-s", "127.0.0.0/8", "-o", bridge],
+                &["-j", "MASQUERADE"],
+            ),
         ),
-        (
-            "filter",
-            "FORWARD",
-            with(&["-i", bridge], &["-j", "ACCEPT"]),
-        ),
-        (
-            "filter",
-            "FORWARD",
-            with(&["-o", bridge], &["-j", "ACCEPT"]),
-        ),
+        loopback_guard(bridge),
     ]
+}
+
+/// Whether a bridge's INPUT guard against packets to 127.0.0.0/8 is in place (a bridge
+/// set up by an earlier version has not got it).
+pub fn has_loopback_guard(bridge: &str) -> bool {
+    let (table, ch, rule) = loopback_guard(bridge);
+    has_rule(table, ch, &rule)
+}
+
+/// The FORWARD rules that must stay above every skiff bridge's outbound accept, in
+/// order: replies and published ports (DNAT) in, traffic within the bridge, and
+/// nothing else (another bridge, a LAN host routing the subnet).
+fn forward_inbound(bridge: &str) -> Vec<Vec<String>> {
+    vec![
+        tagged(
+            bridge,
+            &[
+                "-o",
+                bridge,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "RELATED,ESTABLISHED,DNAT",
+            ],
+            &["-j", "ACCEPT"],
+        ),
+        tagged(bridge, &["-i", bridge, "-o", bridge], &["-j", "ACCEPT"]),
+        tagged(bridge, &["-o", bridge], &["-j", "DROP"]),
+    ]
+}
+
+/// The FORWARD rule letting a bridge's containers out; it sits below every skiff
+/// bridge's inbound rules, so traffic to another skiff bridge meets that bridge's DROP.
+fn forward_outbound(bridge: &str) -> Vec<String> {
+    tagged(bridge, &["-i", bridge], &["-j", "ACCEPT"])
+}
+
+/// Rules of earlier versions, removed when found.
+fn legacy_rules(bridge: &str) -> Vec<Rule> {
+    vec![(
+        "filter",
+        "FORWARD",
+        tagged(bridge, &["-o", bridge], &["-j", "ACCEPT"]),
+    )]
+}
+
+fn has_rule(table: &str, ch: &str, rule: &[String]) -> bool {
+    let mut check = vec!["-t", table, "-C", ch];
+    check.extend(rule.iter().map(String::as_str));
+    iptables(&check, "checking a rule").is_ok()
+}
+
+fn delete_rule(table: &str, ch: &str, rule: &[String]) {
+    let mut del = vec!["-t", table, "-D", ch];
+    del.extend(rule.iter().map(String::as_str));
+    while iptables(&del, "deleting a rule").is_ok() {}
+}
+
+fn insert_rule(
+    table: &str,
+    ch: &str,
+    pos: Option<usize>,
+    rule: &[String],
+    bridge: &str,
+) -> Result<(), NetworkError> {
+    let pos = pos.map(|p| p.to_string());
+    let mut add = vec!["-t", table];
+    match &pos {
+        Some(p) => add.extend(["-I", ch, p.as_str()]),
+        None => add.extend(["-A", ch]),
+    }
+    add.extend(rule.iter().map(String::as_str));
+    iptables(&add, &format!("adding a {table} {ch} rule for {bridge}")).map(|_| ())
+}
+
+/// The position just below the last inbound rule of any skiff bridge in FORWARD (1
+/// when there is none): where outbound accepts go.
+fn below_inbound_rules() -> Result<usize, NetworkError> {
+    let listing = iptables(&["-t", "filter", "-S", "FORWARD"], "listing FORWARD")?;
+    let last = listing
+        .lines()
+        .filter(|l| l.starts_with("-A "))
+        .enumerate()
+        .filter(|(_, l)| l.contains("skiff:") && l.contains(" -o "))
+        .map(|(i, _)| i + 1)
+        .last()
+        .unwrap_or(0);
+    Ok(last + 1)
+}
+
+/// FORWARD for a bridge: its inbound rules at the top (all re-inserted together when
+/// one is missing, to keep their order), its outbound accept below every skiff
+/// bridge's inbound rules.
+fn ensure_forward(bridge: &str) -> Result<(), NetworkError> {
+    for (table, ch, rule) in legacy_rules(bridge) {
+        delete_rule(table, ch, &rule);
+    }
+    let inbound = forward_inbound(bridge);
+    if !inbound.iter().all(|r| has_rule("filter", "FORWARD", r)) {
+        for r in &inbound {
+            delete_rule("filter", "FORWARD", r);
+        }
+        for r in inbound.iter().rev() {
+            insert_rule("filter", "FORWARD", Some(1), r, bridge)?;
+        }
+    }
+    let out = forward_outbound(bridge);
+    if !has_rule("filter", "FORWARD", &out) {
+        insert_rule(
+            "filter",
+            "FORWARD",
+            Some(below_inbound_rules()?),
+            &out,
+            bridge,
+        )?;
+    }
+    Ok(())
 }
 
 /// Sets up a network's chain and rules; each rule is added only when missing, so this
@@ -144,16 +298,15 @@ pub fn ensure_network(bridge: &str, subnet: &Subnet) -> Result<(), NetworkError>
         }
     }
     for (table, ch, rule) in base_rules(bridge, subnet) {
-        let mut check = vec!["-t", table, "-C", ch];
-        check.extend(rule.iter().map(String::as_str));
-        if iptables(&check, "checking a rule").is_ok() {
+        if has_rule(table, ch, &rule) {
             continue;
         }
-        let mut add = vec!["-t", table, if ch == "FORWARD" { "-I" } else { "-A" }, ch];
-        add.extend(rule.iter().map(String::as_str));
-        iptables(&add, &format!("adding a {table} {ch} rule for {bridge}"))?;
+        let pos = (table == "filter").then_some(1);
+        insert_rule(table, ch, pos, &rule, bridge)?;
     }
-    // Lets DNAT-ed packets from 127.0.0.1 be routed to the bridge.
+    ensure_forward(bridge)?;
+    // Lets DNAT-ed packets from 127.0.0.1 be routed to the bridge (the INPUT guard
+    // above keeps containers from using it to reach the host's loopback).
     let localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
     std::fs::write(&localnet, "1").map_err(|e| NetworkError::io("writing", localnet, e))?;
     Ok(())
@@ -161,10 +314,17 @@ pub fn ensure_network(bridge: &str, subnet: &Subnet) -> Result<(), NetworkError>
 
 /// Removes a network's rules and chain; missing ones are fine.
 pub fn remove_network(bridge: &str, subnet: &Subnet) {
-    for (table, ch, rule) in base_rules(bridge, subnet) {
-        let mut del = vec!["-t", table, "-D", ch];
-        del.extend(rule.iter().map(String::as_str));
-        while iptables(&del, "deleting a rule").is_ok() {}
+    for (table, ch, rule) in base_rules(bridge, subnet)
+        .into_iter()
+        .chain(legacy_rules(bridge))
+        .chain(
+            forward_inbound(bridge)
+                .into_iter()
+                .chain([forward_outbound(bridge)])
+                .map(|r| ("filter", "FORWARD", r)),
+        )
+    {
+        delete_rule(table, ch, &rule);
     }
     let jump = chain(bridge);
     let _ = iptables(&["-t", "nat", "-F", &jump], "flushing");
@@ -240,7 +400,10 @@ pub fn remove_ports(bridge: &str, container: &str) -> Result<(), NetworkError> {
 }
 
 /// Turns on IPv4 forwarding, so containers reach beyond the host through NAT; a host
-/// that forbids it (read-only /proc/sys) keeps containers host-local.
+/// that forbids it (read-only /proc/sys) keeps containers host-local. When skiff is
+/// the one turning it on (it was 0), the FORWARD policy becomes DROP, as Docker does,
+/// so the host does not start routing between its other interfaces; a host that
+/// already forwarded keeps its policy.
 pub fn enable_forwarding() {
     let p = "/proc/sys/net/ipv4/ip_forward";
     if std::fs::read_to_string(p)
@@ -251,5 +414,12 @@ pub fn enable_forwarding() {
     }
     if let Err(e) = std::fs::write(p, "1") {
         tracing::warn!(error = %e, "cannot enable IPv4 forwarding: containers stay host-local");
+        return;
+    }
+    if let Err(e) = iptables(
+        &["-t", "filter", "-P", "FORWARD", "DROP"],
+        "setting the FORWARD policy to DROP",
+    ) {
+        tracing::warn!(error = %e, "IPv4 forwarding enabled but the FORWARD policy stays");
     }
 }

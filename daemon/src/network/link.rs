@@ -15,6 +15,14 @@ pub fn exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
 }
 
+/// Whether host interface `name` is a bridge.
+pub fn is_bridge(name: &str) -> bool {
+    Path::new("/sys/class/net")
+        .join(name)
+        .join("bridge")
+        .exists()
+}
+
 /// Runs `ip -batch -` with `batch` on stdin.
 fn ip_batch(mut cmd: Command, batch: &str, doing: String) -> Result<(), NetworkError> {
     let tool_err = |why: String| NetworkError::Tool {
@@ -47,11 +55,18 @@ fn ip_batch(mut cmd: Command, batch: &str, doing: String) -> Result<(), NetworkE
 }
 
 /// Creates bridge `name` with `gateway/prefix` and brings it up; an existing bridge
-/// gets its address (again) and is brought up.
+/// gets its address (again) and is brought up. An existing interface that is not a
+/// bridge (`eth0`) is refused, never reconfigured.
 pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), NetworkError> {
     let mut batch = String::new();
     if !exists(name) {
         batch.push_str(&format!("link add {name} type bridge\n"));
+    } else if !is_bridge(name) {
+        return Err(NetworkError::InvalidOption {
+            option: "bridge-name",
+            value: name.to_string(),
+            why: format!("host interface {name} exists and is not a bridge"),
+        });
     }
     batch.push_str(&format!(
         "addr replace {gateway}/{prefix} dev {name}\nlink set {name} up\n"

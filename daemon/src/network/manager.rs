@@ -87,13 +87,7 @@ impl Networks {
         pool: &str,
         ip_forward: bool,
     ) -> Result<Self, NetworkError> {
-        if default_bridge.is_empty() || default_bridge.len() > 15 {
-            return Err(NetworkError::InvalidOption {
-                option: "bridge-name",
-                value: default_bridge.to_string(),
-                why: "must be 1 to 15 characters".into(),
-            });
-        }
+        validate_bridge_name(default_bridge)?;
         Ok(Networks {
             store: NetworkStore::open(state_dir)?,
             netns_dir: netns_dir.to_path_buf(),
@@ -369,6 +363,36 @@ pub(super) fn validate_name(name: &str) -> Result<(), NetworkError> {
     }
 }
 
+/// `bridge-name`: an interface name skiff may create or use as its bridge. It goes
+/// into `ip` batches, iptables rules and `/proc/sys` paths, so only
+/// `[A-Za-z0-9_.-]{1,15}` without `..`; an existing interface must be a bridge (never
+/// `eth0`).
+pub(super) fn validate_bridge_name(name: &str) -> Result<(), NetworkError> {
+    let bad = |why: String| {
+        Err(NetworkError::InvalidOption {
+            option: "bridge-name",
+            value: name.to_string(),
+            why,
+        })
+    };
+    if name.is_empty() || name.len() > 15 {
+        return bad("must be 1 to 15 characters".into());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return bad("only letters, digits, '_', '.' and '-' are allowed".into());
+    }
+    if name == "." || name.contains("..") {
+        return bad("must not be '.' or contain '..'".into());
+    }
+    if link::exists(name) && !link::is_bridge(name) {
+        return bad(format!("host interface {name} exists and is not a bridge"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +403,34 @@ mod tests {
         assert!(validate_name("-x").is_err());
         assert!(validate_name("a b").is_err());
         assert!(validate_name("").is_err());
+    }
+
+    #[test]
+    fn bridge_names() {
+        for ok in ["skiff0", "sk-0123456789", "br_test.1", "a"] {
+            assert!(validate_bridge_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "sixteen-chars-xx",
+            "a/b",
+            "../x",
+            "a..b",
+            ".",
+            "a b",
+            "a\tb",
+            "br;x",
+            "br\nlink",
+            "brü",
+        ] {
+            assert!(validate_bridge_name(bad).is_err(), "{bad:?}");
+        }
+        // An existing interface that is not a bridge: the loopback is always there.
+        let e = validate_bridge_name("lo").unwrap_err().to_string();
+        assert!(e.contains("not a bridge"), "{e}");
+        if link::exists("eth0") && !link::is_bridge("eth0") {
+            assert!(validate_bridge_name("eth0").is_err());
+        }
+        assert!(link::ensure_bridge("lo", Ipv4Addr::new(10, 0, 0, 1), 24).is_err());
     }
 }
