@@ -1454,3 +1454,81 @@ fn cp_freezes_a_running_container_while_it_copies() {
     d.ok(&["rm", "-f", "big"]);
     assert_clean(&d, &s);
 }
+
+/// A typical session with the stock CLI, end to end, checking what the CLI prints at
+/// each step: pull, run -d, logs -f (following while the container writes), exec,
+/// stop, rm, rmi, and nothing left behind.
+#[test]
+fn typical_session_end_to_end() {
+    use std::io::BufRead;
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+
+    let pull = d.ok(&["pull", "alpine"]);
+    assert!(pull.contains("Pull complete"), "{pull}");
+    assert!(pull.contains("Digest: sha256:"), "{pull}");
+    assert!(
+        pull.contains("Status: Downloaded newer image for alpine:latest"),
+        "{pull}"
+    );
+    assert!(
+        pull.trim_end().ends_with("docker.io/library/alpine:latest"),
+        "{pull}"
+    );
+
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "alpine",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done",
+    ]);
+    assert_eq!(id.trim().len(), 64);
+
+    // logs -f: lines arrive while the container runs, and the stream ends at stop.
+    let mut follow = d
+        .docker_cmd(&["logs", "-f", "app"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(follow.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        match lines.next() {
+            Some(Ok(l)) => seen.push(l),
+            _ => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["tick 1", "tick 2", "tick 3", "tick 4", "tick 5"],
+        "logs -f follows in order"
+    );
+
+    assert_eq!(
+        d.ok(&["exec", "app", "sh", "-c", "echo from-exec $((1+2))"]),
+        "from-exec 3\n"
+    );
+    let failed = d.docker(&["exec", "app", "sh", "-c", "exit 4"]);
+    assert_eq!(failed.status.code(), Some(4));
+
+    assert_eq!(d.ok(&["stop", "-t", "1", "app"]), "app\n");
+    // The follower ends once the container stops.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while follow.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "logs -f did not end at stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ps = d.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("app Exited (137)"), "{ps}");
+
+    assert_eq!(d.ok(&["rm", "app"]), "app\n");
+    let rmi = d.ok(&["rmi", "alpine"]);
+    assert!(rmi.contains("Untagged: alpine:latest"), "{rmi}");
+    assert!(rmi.contains("Deleted: sha256:"), "{rmi}");
+    assert_eq!(d.ok(&["images", "-q"]), "");
+    assert_clean(&d, &s);
+}
