@@ -14,6 +14,11 @@ use crate::error::{EngineError, Result};
 /// How many finished exec instances are kept for inspection.
 pub const KEEP_FINISHED: usize = 256;
 
+/// How many created-but-not-started exec instances a container may have: each holds
+/// FIFOs and a registration in the shim, so a client that only ever creates must not
+/// grow them without bound.
+pub const MAX_UNSTARTED_PER_CONTAINER: usize = 1024;
+
 /// Where an exec instance is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecState {
@@ -98,6 +103,17 @@ impl Engine {
     /// Prepares an exec in a running container, remembers it, and announces
     /// `exec_create`; returns its ID.
     pub fn exec_create_tracked(&self, container: &str, opts: &ExecOptions) -> Result<String> {
+        let target = self.container(container)?.id;
+        let unstarted = self.execs.with(|m| {
+            m.values()
+                .filter(|e| e.session.container == target && e.state == ExecState::Created)
+                .count()
+        })?;
+        if unstarted >= MAX_UNSTARTED_PER_CONTAINER {
+            return Err(EngineError::Conflict(format!(
+                "container {target} has {unstarted} exec instances that were created and never started; start or forget them first"
+            )));
+        }
         let session = self.exec_create(container, opts)?;
         let id = session.exec_id.clone();
         self.execs.with(|m| {
