@@ -6,77 +6,30 @@
 
 mod common;
 
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{skiff_bin, SkiffCli};
+use common::{SkiffCli, Skiffd};
 use skiff_tests::{fixtures, Registry};
 
 /// skiffd on the CLI instance's own run root, so the CLI finds its socket.
-struct Skiffd {
-    child: Child,
-    log: PathBuf,
+fn start_skiffd(s: &SkiffCli, reg: &Registry) -> Skiffd {
+    Skiffd::start_on(s, Some(reg), s.run_root.join("docker.sock"), &[])
 }
 
-impl Skiffd {
-    fn start(s: &SkiffCli, reg: &Registry) -> Skiffd {
-        let dir = s.dir.path();
-        let config = dir.join("skiffd.toml");
-        std::fs::write(
-            &config,
-            format!("registry-mirrors = [\"http://{}\"]\n", reg.addr()),
-        )
-        .unwrap();
-        let log = dir.join("skiffd.log");
-        let child = Command::new(skiff_bin().with_file_name("skiffd"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-root")
-            .arg(&s.root)
-            .arg("--run-root")
-            .arg(&s.run_root)
-            .env("SKIFF_LOG", "skiff_api=debug,info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start skiffd");
-        let socket = s.run_root.join("docker.sock");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "skiffd did not open {socket:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Skiffd { child, log }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// How many requests skiffd served whose path ends with `suffix`.
-    fn requests(&self, method: &str, suffix: &str) -> usize {
-        self.log_text()
-            .lines()
-            .filter(|l| {
-                // One "docker api method=..." line per request (errors add another line).
-                l.contains(&format!("docker api method={method} "))
-                    && l.split_whitespace().any(|w| {
-                        w.strip_prefix("path=")
-                            .is_some_and(|p| p.split('?').next().unwrap_or(p).ends_with(suffix))
-                    })
-            })
-            .count()
-    }
-}
-
-impl Drop for Skiffd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// How many requests skiffd served whose path ends with `suffix`.
+fn requests(d: &Skiffd, method: &str, suffix: &str) -> usize {
+    d.log_text()
+        .lines()
+        .filter(|l| {
+            // One "docker api method=..." line per request (errors add another line).
+            l.contains(&format!("docker api method={method} "))
+                && l.split_whitespace().any(|w| {
+                    w.strip_prefix("path=")
+                        .is_some_and(|p| p.split('?').next().unwrap_or(p).ends_with(suffix))
+                })
+        })
+        .count()
 }
 
 fn text(b: &[u8]) -> String {
@@ -89,7 +42,7 @@ fn setup() -> (Registry, SkiffCli, Skiffd) {
     let reg = Registry::start().unwrap();
     fixtures::push_busybox_as(&reg, "library/alpine", "latest").unwrap();
     let s = SkiffCli::new(None);
-    let d = Skiffd::start(&s, &reg);
+    let d = start_skiffd(&s, &reg);
     (reg, s, d)
 }
 
@@ -115,14 +68,14 @@ fn run_and_container_verbs_go_through_skiffd() {
     assert!(err.ends_with("err\n"), "{err}");
     // As docker: a create answered "No such image", the pull, the create again.
     assert_eq!(
-        d.requests("POST", "/containers/create"),
+        requests(&d, "POST", "/containers/create"),
         2,
         "{}",
         d.log_text()
     );
-    assert_eq!(d.requests("POST", "/images/create"), 1);
-    assert_eq!(d.requests("POST", "/attach"), 1);
-    assert_eq!(d.requests("POST", "/start"), 1);
+    assert_eq!(requests(&d, "POST", "/images/create"), 1);
+    assert_eq!(requests(&d, "POST", "/attach"), 1);
+    assert_eq!(requests(&d, "POST", "/start"), 1);
     // --rm is the daemon's job (AutoRemove): nothing is left.
     assert_eq!(s.ok(&["ps", "-aq"]), "");
 
@@ -160,7 +113,7 @@ fn run_and_container_verbs_go_through_skiffd() {
     assert_eq!(s.ok(&["stop", "-t", "1", "web2"]), "web2\n");
     assert_eq!(s.ok(&["wait", "web2"]), "137\n");
     assert_eq!(s.ok(&["rm", "web2"]), "web2\n");
-    assert!(d.requests("POST", "/stop") >= 1 && d.requests("DELETE", "/web2") == 1);
+    assert!(requests(&d, "POST", "/stop") >= 1 && requests(&d, "DELETE", "/web2") == 1);
     let gone = s.run(&["rm", "web2"]);
     assert_eq!(gone.status.code(), Some(1));
     assert!(
@@ -202,7 +155,7 @@ fn run_and_container_verbs_go_through_skiffd() {
     s.ok(&["tag", "alpine", "mine:v1"]);
     assert!(s.ok(&["images"]).contains("mine"));
     assert!(s.ok(&["rmi", "mine:v1"]).contains("Untagged: mine:v1"));
-    assert!(d.requests("GET", "/images/json") >= 2);
+    assert!(requests(&d, "GET", "/images/json") >= 2);
 }
 
 #[test]
@@ -258,7 +211,7 @@ fn terminals_attach_and_stdin_through_skiffd() {
     );
     assert_eq!(o.status.code(), Some(4), "{}", text(&o.stdout));
     assert!(text(&o.stdout).contains("second-9"));
-    assert!(d.requests("POST", "/attach") >= 3);
+    assert!(requests(&d, "POST", "/attach") >= 3);
 }
 
 #[test]
@@ -272,9 +225,9 @@ fn fallbacks_daemonless_and_a_dead_daemon() {
     assert!(std::fs::metadata(&tar).unwrap().len() > 100_000);
 
     // --daemonless works on the CLI's own data root and never asks skiffd.
-    let before = d.requests("GET", "/containers/json");
+    let before = requests(&d, "GET", "/containers/json");
     s.ok(&["--daemonless", "ps", "-a"]);
-    assert_eq!(d.requests("GET", "/containers/json"), before);
+    assert_eq!(requests(&d, "GET", "/containers/json"), before);
 
     // An explicit socket that nobody serves is an error, not a silent fallback.
     let bad = s.run(&["-H", "unix:///nonexistent/skiff.sock", "ps"]);

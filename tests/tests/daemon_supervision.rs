@@ -4,53 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{skiff_bin, SkiffCli};
+use common::{SkiffCli, Skiffd};
 use skiff_tests::{fixtures, Registry};
-
-struct Skiffd {
-    child: Child,
-}
-
-impl Skiffd {
-    fn start(s: &SkiffCli) -> Skiffd {
-        let bin: PathBuf = skiff_bin().with_file_name("skiffd");
-        let log = std::fs::File::create(s.dir.path().join("skiffd.log")).unwrap();
-        let child = Command::new(bin)
-            .args([
-                "--config",
-                "/dev/null",
-                "--ip-forward",
-                "false",
-                "--data-root",
-            ])
-            .arg(&s.root)
-            .arg("--run-root")
-            .arg(&s.run_root)
-            .arg("--docker-socket")
-            .arg(s.dir.path().join("docker.sock"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start skiffd");
-        Skiffd { child }
-    }
-
-    fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Skiffd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn inspect(s: &SkiffCli, name: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", name])).unwrap();
@@ -76,7 +34,7 @@ fn setup() -> (Registry, SkiffCli) {
 #[test]
 fn restart_policies() {
     let (_reg, s) = setup();
-    let _d = Skiffd::start(&s);
+    let _d = Skiffd::start(&s, None);
     s.ok(&[
         "run",
         "-d",
@@ -143,7 +101,7 @@ fn restart_policies() {
 #[test]
 fn containers_survive_skiffd_kill_9() {
     let (_reg, s) = setup();
-    let d = Skiffd::start(&s);
+    let d = Skiffd::start(&s, None);
     s.ok(&["run", "-d", "--name", "long", "alpine", "sleep", "300"]);
     s.ok(&[
         "run",
@@ -180,7 +138,7 @@ fn containers_survive_skiffd_kill_9() {
     assert_eq!(short["State"]["Status"], "exited");
     assert_eq!(short["State"]["ExitCode"], 5);
     // Back up: the restart policy of what exited meanwhile resumes.
-    let _d2 = Skiffd::start(&s);
+    let _d2 = Skiffd::start(&s, None);
     eventually(
         "retry restarted after skiffd came back",
         Duration::from_secs(20),

@@ -6,8 +6,6 @@
 mod common;
 
 use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bollard::container::LogOutput;
@@ -18,75 +16,19 @@ use bollard::query_parameters::{
     RemoveContainerOptions, StatsOptions, UploadToContainerOptions,
 };
 use bollard::Docker;
-use common::{skiff_bin, SkiffCli};
+use common::{SkiffCli, Skiffd};
 use futures_util::StreamExt;
 use skiff_tests::{fixtures, Registry};
 use tokio::io::AsyncWriteExt;
 
-/// A skiffd for one isolated instance; killed (by its handle) when dropped.
-struct Skiffd {
-    child: Child,
-    socket: PathBuf,
-    log: PathBuf,
-}
-
-impl Skiffd {
-    fn start(s: &SkiffCli, reg: &Registry) -> Skiffd {
-        let dir = s.dir.path();
-        let config = dir.join("skiffd.toml");
-        std::fs::write(
-            &config,
-            format!("registry-mirrors = [\"http://{}\"]\n", reg.addr()),
-        )
-        .unwrap();
-        let socket = dir.join("docker.sock");
-        let log = dir.join("skiffd.log");
-        let child = Command::new(skiff_bin().with_file_name("skiffd"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-root")
-            .arg(&s.root)
-            .arg("--run-root")
-            .arg(&s.run_root)
-            .arg("--docker-socket")
-            .arg(&socket)
-            .env("HOME", s.home())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start skiffd");
-        let mut d = Skiffd { child, socket, log };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
-            if let Ok(Some(st)) = d.child.try_wait() {
-                panic!("skiffd exited ({st}):\n{}", d.log_text());
-            }
-            assert!(Instant::now() < deadline, "skiffd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        d
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn client(&self) -> Docker {
-        Docker::connect_with_unix(
-            self.socket.to_str().unwrap(),
-            120,
-            bollard::API_DEFAULT_VERSION,
-        )
-        .unwrap()
-    }
-}
-
-impl Drop for Skiffd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A bollard client of `d`.
+fn client(d: &Skiffd) -> Docker {
+    Docker::connect_with_unix(
+        d.socket.to_str().unwrap(),
+        120,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .unwrap()
 }
 
 fn unix_now() -> i64 {
@@ -144,10 +86,10 @@ fn bollard_drives_the_api() {
     let reg = Registry::start().unwrap();
     fixtures::push_busybox_as(&reg, "library/alpine", "latest").unwrap();
     let s = SkiffCli::new(Some(&reg));
-    let d = Skiffd::start(&s, &reg);
+    let d = Skiffd::start(&s, Some(&reg));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let docker = d.client().negotiate_version().await.unwrap();
+        let docker = client(&d).negotiate_version().await.unwrap();
         assert_eq!(docker.ping().await.unwrap(), "OK");
         let v = docker.version().await.unwrap();
         assert_eq!(v.api_version.as_deref(), Some("1.47"));

@@ -11,80 +11,31 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{skiff_bin, SkiffCli};
+use common::SkiffCli;
 use skiff_tests::{fixtures, Registry};
 
-/// A skiffd serving the Docker API for one isolated skiff instance.
+/// A skiffd serving the Docker API for one isolated skiff instance, with the stock
+/// docker CLI's own config directory.
 struct Skiffd {
-    child: Child,
-    socket: PathBuf,
+    daemon: common::Skiffd,
     docker_config: PathBuf,
-    log: PathBuf,
+}
+
+impl std::ops::Deref for Skiffd {
+    type Target = common::Skiffd;
+    fn deref(&self) -> &common::Skiffd {
+        &self.daemon
+    }
 }
 
 impl Skiffd {
     fn start(s: &SkiffCli, reg: &Registry) -> Skiffd {
-        let dir = s.dir.path();
-        let config = dir.join("skiffd.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "registry-mirrors = [\"http://{}\"]\nip-forward = false\n",
-                reg.addr()
-            ),
-        )
-        .unwrap();
-        let socket = dir.join("docker.sock");
-        let log = dir.join("skiffd.log");
-        let docker_config = dir.join("docker-config");
+        let docker_config = s.dir.path().join("docker-config");
         std::fs::create_dir_all(&docker_config).unwrap();
-        let child = Command::new(skiff_bin().with_file_name("skiffd"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-root")
-            .arg(&s.root)
-            .arg("--run-root")
-            .arg(&s.run_root)
-            .arg("--docker-socket")
-            .arg(&socket)
-            .env("SKIFF_LOG", "skiff_api=debug,info")
-            // `docker login` through skiffd stores credentials under its HOME.
-            .env("HOME", s.home())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start skiffd");
-        let mut d = Skiffd {
-            child,
-            socket,
+        Skiffd {
+            daemon: common::Skiffd::start(s, Some(reg)),
             docker_config,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&d.socket).is_err() {
-            if let Ok(Some(status)) = d.child.try_wait() {
-                let log = d.log_text();
-                let hint = if log.contains("unknown flag --docker-socket") {
-                    "\n(target/debug/skiffd is the build without the Docker API: build it with `cargo build -p skiff-api`)"
-                } else {
-                    ""
-                };
-                panic!("skiffd exited ({status}):\n{log}{hint}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "skiffd did not open {}:\n{}",
-                d.socket.display(),
-                d.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        d
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// The stock docker CLI pointed at this daemon.
@@ -138,13 +89,6 @@ impl Skiffd {
             .unwrap_or(0);
         let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
         (status, body)
-    }
-}
-
-impl Drop for Skiffd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

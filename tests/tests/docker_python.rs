@@ -8,9 +8,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{skiff_bin, SkiffCli};
+use common::{SkiffCli, Skiffd};
 use skiff_tests::{fixtures, Registry};
 
 /// A Python interpreter that can `import docker`.
@@ -48,34 +47,8 @@ fn python_sdk_drives_the_api() {
     fixtures::push_busybox_as(&reg, "library/alpine", "latest").unwrap();
     let s = SkiffCli::new(Some(&reg));
     let dir = s.dir.path();
-    let config = dir.join("skiffd.toml");
-    std::fs::write(
-        &config,
-        format!("registry-mirrors = [\"http://{}\"]\n", reg.addr()),
-    )
-    .unwrap();
-    let socket = dir.join("docker.sock");
-    let log = dir.join("skiffd.log");
-    let mut skiffd = Command::new(skiff_bin().with_file_name("skiffd"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-root")
-        .arg(&s.root)
-        .arg("--run-root")
-        .arg(&s.run_root)
-        .arg("--docker-socket")
-        .arg(&socket)
-        .env("HOME", s.home())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start skiffd");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "skiffd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let skiffd = Skiffd::start(&s, Some(&reg));
+    let socket = skiffd.socket.clone();
     let py = python_with_sdk(dir);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/docker_sdk_check.py");
     let out = Command::new(&py)
@@ -84,14 +57,14 @@ fn python_sdk_drives_the_api() {
         .env("HOME", s.home())
         .output()
         .expect("run python");
-    let _ = skiffd.kill();
-    let _ = skiffd.wait();
+    let log = skiffd.log_text();
+    drop(skiffd);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.trim_end().ends_with("OK"),
         "python SDK check failed ({:?}):\n{text}\n{}\nskiffd log:\n{}",
         out.status.code(),
         String::from_utf8_lossy(&out.stderr),
-        std::fs::read_to_string(&log).unwrap_or_default()
+        log
     );
 }

@@ -7,7 +7,6 @@
 //! bridge. Every rule carries a comment (`skiff:BR`, or `skiff:<container id>` for
 //! ports) so cleanup and reconciliation find exactly what skiff added.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
@@ -47,39 +46,15 @@ fn restore(table: &str, lines: &[String], doing: &str) -> Result<(), NetworkErro
     if lines.is_empty() {
         return Ok(());
     }
-    let tool_err = |why: String| NetworkError::Tool {
-        tool: "iptables-restore",
-        doing: doing.to_string(),
-        why,
-    };
     let mut input = format!("*{table}\n");
     for l in lines {
         input.push_str(l);
         input.push('\n');
     }
     input.push_str("COMMIT\n");
-    let mut child = Command::new("iptables-restore")
-        .args(["-w", "--noflush"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| tool_err(format!("cannot run iptables-restore: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input.as_bytes())
-            .map_err(|e| tool_err(e.to_string()))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| tool_err(e.to_string()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(tool_err(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
-    }
+    let mut cmd = Command::new("iptables-restore");
+    cmd.args(["-w", "--noflush"]);
+    super::tool::run_with_input(cmd, &input, "iptables-restore", doing)
 }
 
 /// A rule: (table, chain, the arguments after the chain name).

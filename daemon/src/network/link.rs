@@ -2,10 +2,9 @@
 //! two short processes: the bridge, the veth pair between a container's namespace and
 //! the bridge, and the address and default route inside.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::error::NetworkError;
 use super::netns;
@@ -25,33 +24,8 @@ pub fn is_bridge(name: &str) -> bool {
 
 /// Runs `ip -batch -` with `batch` on stdin.
 fn ip_batch(mut cmd: Command, batch: &str, doing: String) -> Result<(), NetworkError> {
-    let tool_err = |why: String| NetworkError::Tool {
-        tool: "ip",
-        doing: doing.clone(),
-        why,
-    };
-    cmd.args(["-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| tool_err(format!("cannot run ip: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(batch.as_bytes())
-            .map_err(|e| tool_err(e.to_string()))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| tool_err(e.to_string()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(tool_err(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
-    }
+    cmd.args(["-batch", "-"]);
+    super::tool::run_with_input(cmd, batch, "ip", &doing)
 }
 
 /// Creates bridge `name` with `gateway/prefix` and brings it up; an existing bridge

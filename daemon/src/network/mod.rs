@@ -26,6 +26,7 @@ pub mod reconcile;
 pub mod record;
 pub mod store;
 pub mod subnet;
+pub mod tool;
 
 pub use attach::Attachment;
 pub use error::NetworkError;

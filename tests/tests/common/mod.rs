@@ -227,3 +227,91 @@ impl Drop for SkiffCli {
         }
     }
 }
+
+/// A skiffd for one [`SkiffCli`] instance (its data and run roots), started by the test
+/// and killed (by its handle) when dropped. Its log (`SKIFF_LOG=skiff_api=debug,info`)
+/// goes to `skiffd.log` in the instance's directory.
+pub struct Skiffd {
+    /// The daemon process.
+    pub child: std::process::Child,
+    /// Its Docker API socket.
+    pub socket: PathBuf,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl Skiffd {
+    /// Starts skiffd with its socket in the instance's directory (so the instance's own
+    /// `skiff` commands stay daemonless) and `reg` as the docker.io mirror.
+    pub fn start(s: &SkiffCli, reg: Option<&Registry>) -> Skiffd {
+        Skiffd::start_on(s, reg, s.dir.path().join("docker.sock"), &[])
+    }
+
+    /// Starts skiffd serving `socket`, with `extra` flags; waits until the socket
+    /// answers. IPv4 forwarding is left as the host has it.
+    pub fn start_on(
+        s: &SkiffCli,
+        reg: Option<&Registry>,
+        socket: PathBuf,
+        extra: &[&str],
+    ) -> Skiffd {
+        let dir = s.dir.path();
+        let config = dir.join("skiffd.toml");
+        let mirror = reg
+            .map(|r| format!("registry-mirrors = [\"http://{}\"]\n", r.addr()))
+            .unwrap_or_default();
+        std::fs::write(&config, format!("{mirror}ip-forward = false\n")).expect("skiffd.toml");
+        let log = dir.join("skiffd.log");
+        let child = std::process::Command::new(skiff_bin().with_file_name("skiffd"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-root")
+            .arg(&s.root)
+            .arg("--run-root")
+            .arg(&s.run_root)
+            .arg("--docker-socket")
+            .arg(&socket)
+            .args(extra)
+            .env("SKIFF_LOG", "skiff_api=debug,info")
+            // `docker login` through skiffd stores credentials under its HOME.
+            .env("HOME", s.home())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("skiffd.log"))
+            .spawn()
+            .expect("start skiffd");
+        let mut d = Skiffd { child, socket, log };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!("skiffd exited ({status}):\n{}", d.log_text());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "skiffd did not open {}:\n{}",
+                d.socket.display(),
+                d.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        d
+    }
+
+    /// What skiffd logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills skiffd with SIGKILL (its containers live on in their shims).
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Skiffd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
