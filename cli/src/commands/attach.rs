@@ -138,6 +138,44 @@ fn copy_stdin(fifo: std::path::PathBuf, keys: Vec<u8>, detached: tokio::sync::on
     });
 }
 
+/// The detach keys a `--detach-keys` value gives (docker's default when unset).
+pub fn detach_keys_or_default(spec: Option<&str>) -> Result<Vec<u8>, EngineError> {
+    match spec {
+        Some(k) => parse_detach_keys(k),
+        None => Ok(DEFAULT_DETACH_KEYS.to_vec()),
+    }
+}
+
+/// With `enabled`, catches the signals docker's `--sig-proxy` passes on (INT, TERM,
+/// HUP, QUIT, USR1, USR2) and yields their names, for the caller to send to the
+/// container; otherwise yields nothing and leaves the signals' default action.
+pub fn proxy_signals(enabled: bool) -> tokio::sync::mpsc::UnboundedReceiver<&'static str> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    if !enabled {
+        return rx;
+    }
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::quit(), "SIGQUIT"),
+        (SignalKind::user_defined1(), "SIGUSR1"),
+        (SignalKind::user_defined2(), "SIGUSR2"),
+    ] {
+        if let Ok(mut sig) = signal(kind) {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while sig.recv().await.is_some() {
+                    if tx.send(name).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    rx
+}
+
 /// Runs an attached session until the container exits or the user detaches.
 pub async fn attach_session(engine: &Engine, s: &Session) -> Result<Outcome, EngineError> {
     let (exited, follower) = super::run::follow_output(engine, &s.id, s.since.clone());
@@ -170,33 +208,7 @@ pub async fn attach_session(engine: &Engine, s: &Session) -> Result<Outcome, Eng
         }
         None => drop(detach_tx),
     }
-    let mut proxied = Vec::new();
-    if s.sig_proxy && !s.tty {
-        for (kind, name) in [
-            (SignalKind::interrupt(), "SIGINT"),
-            (SignalKind::terminate(), "SIGTERM"),
-            (SignalKind::hangup(), "SIGHUP"),
-            (SignalKind::quit(), "SIGQUIT"),
-            (SignalKind::user_defined1(), "SIGUSR1"),
-            (SignalKind::user_defined2(), "SIGUSR2"),
-        ] {
-            if let Ok(sig) = signal(kind) {
-                proxied.push((sig, name));
-            }
-        }
-    }
-    let (sig_tx, mut sig_rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-    for (mut sig, name) in proxied {
-        let tx = sig_tx.clone();
-        tokio::spawn(async move {
-            while sig.recv().await.is_some() {
-                if tx.send(name).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    drop(sig_tx);
+    let mut sig_rx = proxy_signals(s.sig_proxy && !s.tty);
     let wait = engine.wait_for_exit(&s.id);
     tokio::pin!(wait);
     let mut detach_open = true;
@@ -251,10 +263,7 @@ pub async fn attach(engine: &Engine, a: &AttachArgs) -> Result<u8, EngineError> 
         stdin: !a.no_stdin && rec.options.stdin_open,
         tty: rec.options.tty,
         sig_proxy: a.sig_proxy,
-        detach_keys: match &a.detach_keys {
-            Some(k) => parse_detach_keys(k)?,
-            None => DEFAULT_DETACH_KEYS.to_vec(),
-        },
+        detach_keys: detach_keys_or_default(a.detach_keys.as_deref())?,
         since: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
     };
     match attach_session(engine, &session).await? {

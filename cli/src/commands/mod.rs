@@ -8,7 +8,7 @@ mod lifecycle;
 mod login;
 mod logs;
 pub mod network;
-mod ps;
+pub(crate) mod ps;
 mod pull;
 mod rmi;
 pub(crate) mod run;

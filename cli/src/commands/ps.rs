@@ -39,7 +39,11 @@ pub fn status_text(c: &ContainerRecord) -> String {
 }
 
 fn command_text(c: &ContainerRecord, no_trunc: bool) -> String {
-    let cmd = c.command.join(" ");
+    quoted_command(&c.command.join(" "), no_trunc)
+}
+
+/// Docker's COMMAND column: quoted, cut to 20 characters unless `no_trunc`.
+pub fn quoted_command(cmd: &str, no_trunc: bool) -> String {
     if no_trunc || cmd.chars().count() <= 20 {
         format!("\"{cmd}\"")
     } else {

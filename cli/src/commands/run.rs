@@ -285,10 +285,7 @@ pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
             "conflicting options: cannot specify both --restart and --rm".into(),
         ));
     }
-    let detach_keys = match &a.detach_keys {
-        Some(k) => attach::parse_detach_keys(k)?,
-        None => attach::DEFAULT_DETACH_KEYS.to_vec(),
-    };
+    let detach_keys = attach::detach_keys_or_default(a.detach_keys.as_deref())?;
     let rec = create_with_pull(engine, opts, a.quiet).await?;
     tracing::debug!(container = %rec.id, "run: created");
     if let Err(e) = engine.start_container(&rec.id).await {

@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use bollard::container::LogOutput;
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::signal::unix::{signal, SignalKind};
 
 use super::Remote;
 use crate::commands::attach::DetachScanner;
@@ -169,29 +168,7 @@ pub async fn pump(
         // because skiffd ignores input it was not asked to attach.
         drop(input);
     }
-    let (sig_tx, mut sig_rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-    if let (Some(_), false) = (&p.sig_proxy, p.tty) {
-        for (kind, name) in [
-            (SignalKind::interrupt(), "SIGINT"),
-            (SignalKind::terminate(), "SIGTERM"),
-            (SignalKind::hangup(), "SIGHUP"),
-            (SignalKind::quit(), "SIGQUIT"),
-            (SignalKind::user_defined1(), "SIGUSR1"),
-            (SignalKind::user_defined2(), "SIGUSR2"),
-        ] {
-            if let Ok(mut sig) = signal(kind) {
-                let tx = sig_tx.clone();
-                tokio::spawn(async move {
-                    while sig.recv().await.is_some() {
-                        if tx.send(name).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        }
-    }
-    drop(sig_tx);
+    let mut sig_rx = crate::commands::attach::proxy_signals(p.sig_proxy.is_some() && !p.tty);
     let mut detach_open = true;
     let mut code = None;
     let ended = loop {

@@ -14,7 +14,7 @@ use skiff_daemon::EngineError;
 use super::attach::{pump, Ended, Pump, Resize, Streams};
 use super::body::{create_body, Attached};
 use super::{images, Remote, RemoteError, Result};
-use crate::commands::attach::{parse_detach_keys, DEFAULT_DETACH_KEYS};
+use crate::commands::attach::{detach_keys_or_default, DEFAULT_DETACH_KEYS};
 use crate::commands::run::create_options;
 use crate::format::print_table;
 use crate::options::{
@@ -76,13 +76,6 @@ fn finish((ended, code): (Ended, Option<Result<i64>>)) -> Result<u8> {
         (Ended::Closed, Some(code)) => Ok(code_of(code?)),
         (Ended::Closed, None) => Ok(0),
     }
-}
-
-fn detach_keys(spec: &Option<String>) -> Result<Vec<u8>> {
-    Ok(match spec {
-        Some(k) => parse_detach_keys(k)?,
-        None => DEFAULT_DETACH_KEYS.to_vec(),
-    })
 }
 
 /// Waits for `condition` and yields the exit code.
@@ -156,7 +149,7 @@ pub async fn run(r: &Remote, a: &RunArgs) -> Result<u8> {
         )
         .into());
     }
-    let keys = detach_keys(&a.detach_keys)?;
+    let keys = detach_keys_or_default(a.detach_keys.as_deref())?;
     let attached = Attached {
         stdin: a.interactive && !a.detach,
         output: !a.detach,
@@ -280,7 +273,7 @@ pub async fn attach(r: &Remote, a: &AttachArgs) -> Result<u8> {
     let tty = cfg.tty.unwrap_or(false);
     let stdin = !a.no_stdin && cfg.open_stdin.unwrap_or(false);
     let id = info.id.unwrap_or_else(|| a.container.clone());
-    let keys = detach_keys(&a.detach_keys)?;
+    let keys = detach_keys_or_default(a.detach_keys.as_deref())?;
     let streams = attach_streams(r, &id, stdin, false).await?;
     // Registered before the stream is pumped: an exit in between is not missed.
     let wait = super::wait::register(&r.socket, &id, "not-running").await?;
@@ -595,12 +588,10 @@ pub async fn ps(r: &Remote, a: &PsArgs) -> Result<u8> {
     .map(|s| s.to_string())
     .collect::<Vec<_>>()];
     for c in &list {
-        let cmd = c.command.clone().unwrap_or_default();
-        let cmd = if a.no_trunc || cmd.chars().count() <= 20 {
-            format!("\"{cmd}\"")
-        } else {
-            format!("\"{}…\"", cmd.chars().take(19).collect::<String>())
-        };
+        let cmd = crate::commands::ps::quoted_command(
+            c.command.as_deref().unwrap_or_default(),
+            a.no_trunc,
+        );
         let ports = c
             .ports
             .iter()
