@@ -28,6 +28,12 @@ fn shim_bin() -> String {
 }
 const CG_PARENT: &str = "skiff-shim-test";
 
+/// The cgroup parent of one task: its own, so that one test removing its parent never
+/// races another test creating a cgroup below a shared one.
+fn cgroup_parent(id: &str) -> String {
+    format!("{CG_PARENT}-{id}")
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -430,7 +436,7 @@ impl Fixture {
     fn cgroup_dir(&self, controller: &str) -> PathBuf {
         Path::new("/sys/fs/cgroup")
             .join(controller)
-            .join(CG_PARENT)
+            .join(cgroup_parent(&self.id))
             .join(&self.id)
     }
 
@@ -538,7 +544,7 @@ fn write_spec_with(bundle: &Path, id: &str, args: &[&str], terminal: bool, pid_n
         .linux()
         .clone()
         .unwrap_or_else(|| LinuxBuilder::default().build().unwrap());
-    linux.set_cgroups_path(Some(PathBuf::from(format!("/{CG_PARENT}/{id}"))));
+    linux.set_cgroups_path(Some(PathBuf::from(format!("/{}/{id}", cgroup_parent(id)))));
     if !pid_ns {
         let ns = linux
             .namespaces()
@@ -611,7 +617,7 @@ impl Drop for Fixture {
         // Kill and remove whatever is left in the test cgroups.
         if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
             for d in dirs.flatten() {
-                let cg = d.path().join(CG_PARENT).join(&self.id);
+                let cg = d.path().join(cgroup_parent(&self.id)).join(&self.id);
                 if let Ok(procs) = std::fs::read_to_string(cg.join("cgroup.procs")) {
                     for p in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
                         // SAFETY: kill a leftover process of this test's cgroup.
@@ -623,9 +629,9 @@ impl Drop for Fixture {
         std::thread::sleep(Duration::from_millis(50));
         if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
             for d in dirs.flatten() {
-                let _ = std::fs::remove_dir(d.path().join(CG_PARENT).join(&self.id));
-                // Fails while another test still has a cgroup there; the last one wins.
-                let _ = std::fs::remove_dir(d.path().join(CG_PARENT));
+                let parent = d.path().join(cgroup_parent(&self.id));
+                let _ = std::fs::remove_dir(parent.join(&self.id));
+                let _ = std::fs::remove_dir(parent);
             }
         }
         let root = self.bundle.join("rootfs");
