@@ -23,6 +23,11 @@ pub enum LockMode {
 }
 
 impl FileLock {
+    /// The locked file, for the small bookkeeping some locks keep in it.
+    pub fn file(&self) -> &File {
+        &self._file
+    }
+
     /// Blocks until the lock on `path` (created if missing) is held.
     pub fn acquire(path: &Path, mode: LockMode) -> Result<FileLock> {
         Self::lock(path, mode, false).map(|l| l.expect("blocking lock always returns a lock"))

@@ -8,11 +8,18 @@
 //! or syncs the file: a plain redb open and close of an existing database costs three
 //! fdatasyncs and a ~0.5 MiB allocator-state write even when nothing changes, which was
 //! most of the metadata cost of a `run`. Readers share the lock; writers hold it alone.
+//!
+//! Even so, opening redb costs a few milliseconds (it loads the allocator state), paid
+//! several times per `run`. So a process keeps the tables it last read in memory and
+//! reuses them while the database is unchanged: every writer bumps a generation counter
+//! kept in the lock file before it touches the database, and a reader compares that
+//! counter (and the file's identity, size and times) under the shared lock.
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableTable, StorageBackend, TableDefinition, TableHandle};
 
@@ -31,6 +38,31 @@ const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 pub struct Metadata {
     path: PathBuf,
     lock: PathBuf,
+    /// The tables as last read, with the state of the database they were read from.
+    cache: Arc<Mutex<Option<CachedTables>>>,
+}
+
+/// Tables read into memory, with the state of the database they were read in.
+type CachedTables = (Stamp, Arc<Tables>);
+
+/// One state of the database, as a reader holding the lock sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    generation: u64,
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// Every table of the database, read into memory.
+#[derive(Debug, Default)]
+struct Tables {
+    images: BTreeMap<String, Vec<u8>>,
+    tags: BTreeMap<String, String>,
+    snapshots: BTreeMap<String, Vec<u8>>,
+    settings: BTreeMap<String, String>,
 }
 
 /// A write transaction's view, given to [`Metadata::write`] closures.
@@ -41,7 +73,7 @@ pub struct Writer<'a> {
 
 /// A read view, given to [`Metadata::read`] closures.
 pub struct Reader<'a> {
-    txn: &'a redb::ReadTransaction,
+    tables: &'a Tables,
     path: &'a Path,
 }
 
@@ -51,6 +83,7 @@ impl Metadata {
         let m = Metadata {
             path: root.join("metadata.redb"),
             lock: root.join("metadata.lock"),
+            cache: Arc::new(Mutex::new(None)),
         };
         // Create tables when the database is new, so readers never see a missing table
         // (also when a process was killed after creating the file, before its first
@@ -77,6 +110,11 @@ impl Metadata {
 
     fn db(&self) -> Result<(FileLock, Database)> {
         let lock = FileLock::acquire(&self.lock, LockMode::Exclusive)?;
+        // Before anything can change: every process's cached tables are now stale.
+        let generation = read_generation(&lock);
+        lock.file()
+            .write_all_at(&generation.wrapping_add(1).to_le_bytes(), 0)
+            .map_err(StoreError::io("bumping the generation in", &self.lock))?;
         let db = Database::builder()
             .set_cache_size(1 << 20)
             // New stores use redb's v3 file format, which keeps the allocator state in
@@ -159,12 +197,153 @@ impl Metadata {
 
     /// Runs `f` on a consistent read view.
     pub fn read<T>(&self, f: impl FnOnce(&Reader) -> Result<T>) -> Result<T> {
-        let (_lock, db) = self.db_read_only()?;
-        let txn = db.begin_read().map_err(|e| self.err(e))?;
+        let tables = self.tables()?;
         f(&Reader {
-            txn: &txn,
+            tables: &tables,
             path: &self.path,
         })
+    }
+
+    /// The tables as they are now: the cached ones if the database has not changed
+    /// since they were read, else read afresh.
+    fn tables(&self) -> Result<Arc<Tables>> {
+        {
+            let lock = FileLock::acquire(&self.lock, LockMode::Shared)?;
+            let stamp = self.stamp(&lock)?;
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((cached, tables)) = cache.as_ref() {
+                if *cached == stamp {
+                    return Ok(tables.clone());
+                }
+            }
+        }
+        let (lock, db) = self.db_read_only()?;
+        let tables = Arc::new(self.load(&db)?);
+        drop(db);
+        // The state the tables were read in: nobody can have written since, the lock is
+        // still held (a repair on open may have written; then this reads its result).
+        let stamp = self.stamp(&lock)?;
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some((stamp, tables.clone()));
+        Ok(tables)
+    }
+
+    fn stamp(&self, lock: &FileLock) -> Result<Stamp> {
+        let m = std::fs::metadata(&self.path).map_err(|e| self.err(e))?;
+        Ok(Stamp {
+            generation: read_generation(lock),
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+
+    /// Reads every table.
+    fn load(&self, db: &Database) -> Result<Tables> {
+        let txn = db.begin_read().map_err(|e| self.err(e))?;
+        let mut t = Tables::default();
+        let images = txn.open_table(IMAGES).map_err(|e| self.err(e))?;
+        for row in images.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            t.images.insert(k.value().to_string(), v.value().to_vec());
+        }
+        let tags = txn.open_table(TAGS).map_err(|e| self.err(e))?;
+        for row in tags.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            t.tags.insert(k.value().to_string(), v.value().to_string());
+        }
+        let snapshots = txn.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
+        for row in snapshots.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            t.snapshots
+                .insert(k.value().to_string(), v.value().to_vec());
+        }
+        let settings = txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
+        for row in settings.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            t.settings
+                .insert(k.value().to_string(), v.value().to_string());
+        }
+        Ok(t)
+    }
+}
+
+/// The writers' generation counter, kept in the first 8 bytes of the lock file (0 for a
+/// new lock file).
+fn read_generation(lock: &FileLock) -> u64 {
+    let mut b = [0u8; 8];
+    match lock.file().read_exact_at(&mut b, 0) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => 0,
+    }
+}
+
+impl Reader<'_> {
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Metadata {
+            path: self.path.to_path_buf(),
+            why: e.to_string(),
+        }
+    }
+
+    /// The image with this ID.
+    pub fn image(&self, id: &Digest) -> Result<Option<ImageRecord>> {
+        self.tables
+            .images
+            .get(&id.to_string())
+            .map(|v| decode(self.path, v))
+            .transpose()
+    }
+
+    /// Every image.
+    pub fn images(&self) -> Result<Vec<ImageRecord>> {
+        self.tables
+            .images
+            .values()
+            .map(|v| decode(self.path, v))
+            .collect()
+    }
+
+    /// The image ID a `registry/repo:tag` name points at.
+    pub fn tag(&self, name: &str) -> Result<Option<Digest>> {
+        self.tables
+            .tags
+            .get(name)
+            .map(|v| v.parse::<Digest>().map_err(|e| self.err(e)))
+            .transpose()
+    }
+
+    /// Every (name:tag, image ID) pair.
+    pub fn tags(&self) -> Result<Vec<(String, Digest)>> {
+        self.tables
+            .tags
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), v.parse().map_err(|e| self.err(e))?)))
+            .collect()
+    }
+
+    /// The snapshot of a chain ID.
+    pub fn snapshot(&self, chain_id: &Digest) -> Result<Option<SnapshotRecord>> {
+        self.tables
+            .snapshots
+            .get(&chain_id.to_string())
+            .map(|v| decode(self.path, v))
+            .transpose()
+    }
+
+    /// Every snapshot with its chain ID.
+    pub fn snapshots(&self) -> Result<Vec<(Digest, SnapshotRecord)>> {
+        self.tables
+            .snapshots
+            .iter()
+            .map(|(k, v)| Ok((k.parse().map_err(|e| self.err(e))?, decode(self.path, v)?)))
+            .collect()
+    }
+
+    /// A store-wide setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.tables.settings.get(key).cloned())
     }
 }
 
@@ -253,91 +432,84 @@ fn encode<T: serde::Serialize>(path: &Path, v: &T) -> Result<Vec<u8>> {
     })
 }
 
-macro_rules! read_methods {
-    ($t:ty) => {
-        impl $t {
-            fn err(&self, e: impl std::fmt::Display) -> StoreError {
-                StoreError::Metadata {
-                    path: self.path.to_path_buf(),
-                    why: e.to_string(),
-                }
-            }
-
-            /// The image with this ID.
-            pub fn image(&self, id: &Digest) -> Result<Option<ImageRecord>> {
-                let t = self.txn.open_table(IMAGES).map_err(|e| self.err(e))?;
-                let v = t.get(id.to_string().as_str()).map_err(|e| self.err(e))?;
-                v.map(|v| decode(self.path, v.value())).transpose()
-            }
-
-            /// Every image.
-            pub fn images(&self) -> Result<Vec<ImageRecord>> {
-                let t = self.txn.open_table(IMAGES).map_err(|e| self.err(e))?;
-                let mut out = Vec::new();
-                for row in t.iter().map_err(|e| self.err(e))? {
-                    let (_, v) = row.map_err(|e| self.err(e))?;
-                    out.push(decode(self.path, v.value())?);
-                }
-                Ok(out)
-            }
-
-            /// The image ID a `registry/repo:tag` name points at.
-            pub fn tag(&self, name: &str) -> Result<Option<Digest>> {
-                let t = self.txn.open_table(TAGS).map_err(|e| self.err(e))?;
-                let v = t.get(name).map_err(|e| self.err(e))?;
-                v.map(|v| v.value().parse::<Digest>().map_err(|e| self.err(e)))
-                    .transpose()
-            }
-
-            /// Every (name:tag, image ID) pair.
-            pub fn tags(&self) -> Result<Vec<(String, Digest)>> {
-                let t = self.txn.open_table(TAGS).map_err(|e| self.err(e))?;
-                let mut out = Vec::new();
-                for row in t.iter().map_err(|e| self.err(e))? {
-                    let (k, v) = row.map_err(|e| self.err(e))?;
-                    out.push((
-                        k.value().to_string(),
-                        v.value().parse().map_err(|e| self.err(e))?,
-                    ));
-                }
-                Ok(out)
-            }
-
-            /// The snapshot of a chain ID.
-            pub fn snapshot(&self, chain_id: &Digest) -> Result<Option<SnapshotRecord>> {
-                let t = self.txn.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
-                let v = t
-                    .get(chain_id.to_string().as_str())
-                    .map_err(|e| self.err(e))?;
-                v.map(|v| decode(self.path, v.value())).transpose()
-            }
-
-            /// Every snapshot with its chain ID.
-            pub fn snapshots(&self) -> Result<Vec<(Digest, SnapshotRecord)>> {
-                let t = self.txn.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
-                let mut out = Vec::new();
-                for row in t.iter().map_err(|e| self.err(e))? {
-                    let (k, v) = row.map_err(|e| self.err(e))?;
-                    out.push((
-                        k.value().parse().map_err(|e| self.err(e))?,
-                        decode(self.path, v.value())?,
-                    ));
-                }
-                Ok(out)
-            }
-
-            /// A store-wide setting.
-            pub fn setting(&self, key: &str) -> Result<Option<String>> {
-                let t = self.txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
-                let v = t.get(key).map_err(|e| self.err(e))?;
-                Ok(v.map(|v| v.value().to_string()))
-            }
+impl Writer<'_> {
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Metadata {
+            path: self.path.to_path_buf(),
+            why: e.to_string(),
         }
-    };
-}
+    }
 
-read_methods!(Reader<'_>);
-read_methods!(Writer<'_>);
+    /// The image with this ID.
+    pub fn image(&self, id: &Digest) -> Result<Option<ImageRecord>> {
+        let t = self.txn.open_table(IMAGES).map_err(|e| self.err(e))?;
+        let v = t.get(id.to_string().as_str()).map_err(|e| self.err(e))?;
+        v.map(|v| decode(self.path, v.value())).transpose()
+    }
+
+    /// Every image.
+    pub fn images(&self) -> Result<Vec<ImageRecord>> {
+        let t = self.txn.open_table(IMAGES).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (_, v) = row.map_err(|e| self.err(e))?;
+            out.push(decode(self.path, v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The image ID a `registry/repo:tag` name points at.
+    pub fn tag(&self, name: &str) -> Result<Option<Digest>> {
+        let t = self.txn.open_table(TAGS).map_err(|e| self.err(e))?;
+        let v = t.get(name).map_err(|e| self.err(e))?;
+        v.map(|v| v.value().parse::<Digest>().map_err(|e| self.err(e)))
+            .transpose()
+    }
+
+    /// Every (name:tag, image ID) pair.
+    pub fn tags(&self) -> Result<Vec<(String, Digest)>> {
+        let t = self.txn.open_table(TAGS).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            out.push((
+                k.value().to_string(),
+                v.value().parse().map_err(|e| self.err(e))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The snapshot of a chain ID.
+    pub fn snapshot(&self, chain_id: &Digest) -> Result<Option<SnapshotRecord>> {
+        let t = self.txn.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
+        let v = t
+            .get(chain_id.to_string().as_str())
+            .map_err(|e| self.err(e))?;
+        v.map(|v| decode(self.path, v.value())).transpose()
+    }
+
+    /// Every snapshot with its chain ID.
+    pub fn snapshots(&self) -> Result<Vec<(Digest, SnapshotRecord)>> {
+        let t = self.txn.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            out.push((
+                k.value().parse().map_err(|e| self.err(e))?,
+                decode(self.path, v.value())?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// A store-wide setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        let t = self.txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
+        let v = t.get(key).map_err(|e| self.err(e))?;
+        Ok(v.map(|v| v.value().to_string()))
+    }
+}
 
 impl Writer<'_> {
     /// Inserts or replaces an image record.
@@ -428,6 +600,33 @@ mod tests {
             m.read(|r| r.setting("k49")).unwrap().map(|s| s.len()),
             Some(1000)
         );
+    }
+
+    #[test]
+    fn cached_tables_never_hide_another_handles_writes() {
+        // Two handles: what two processes sharing the store have. Writes follow each
+        // other faster than the file's timestamps change; the generation counter in the
+        // lock file is what tells the reader's cache it is stale.
+        let dir = tempfile::tempdir().unwrap();
+        let reader = Metadata::open(dir.path()).unwrap();
+        let writer = Metadata::open(dir.path()).unwrap();
+        for i in 0..200 {
+            writer.write(|w| w.set_setting("n", &i.to_string())).unwrap();
+            let seen = reader.read(|r| r.setting("n")).unwrap();
+            assert_eq!(seen, Some(i.to_string()), "a stale read after write {i}");
+            // And the cache answers while nothing changes.
+            let again = reader.read(|r| r.setting("n")).unwrap();
+            assert_eq!(again, Some(i.to_string()));
+        }
+        // Every writer bumps the counter, whatever the file's timestamps do (their
+        // granularity depends on the kernel and the filesystem).
+        let generation = || {
+            let lock = FileLock::acquire(&dir.path().join("metadata.lock"), LockMode::Shared);
+            read_generation(&lock.unwrap())
+        };
+        let before = generation();
+        writer.write(|w| w.set_setting("n", "last")).unwrap();
+        assert_eq!(generation(), before + 1);
     }
 
     #[test]
