@@ -177,6 +177,9 @@ class Suite:
         self.engines = self.make_engines()
         self.prepull()
         self.bundle = fixtures.make_bundle(self.work, "/skiff-bench-bare/b")
+        self.spec_bundle = fixtures.make_skiff_spec_bundle(
+            self.work, "/skiff-bench-bare/s", self.bundle,
+            peers.skiff_argv(self.skiff, os.path.join(self.work, "sk")), self.img)
 
     def make_bridge(self):
         """A bridge the suite owns for dockerd's default network (dockerd changes no
@@ -301,13 +304,19 @@ class Suite:
         runc_root = os.path.join(self.work, "runc")
         # crun 1.8 refuses hybrid cgroups in the host mount namespace: it runs in a
         # private one with the cgroup2 mount hidden (shared/notes/host.md).
-        e["crun run (bare bundle)"] = Engine(
-            "crun run (bare bundle)", "floor", None,
-            run=lambda i: ["unshare", "-m", "sh", "-c", "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --root "
-                           f"{crun_root} run --bundle {self.bundle} c{os.getpid()}-{i}"])
-        e["runc run (bare bundle)"] = Engine(
-            "runc run (bare bundle)", "floor", None,
-            run=lambda i: ["runc", "--root", runc_root, "run", "--bundle", self.bundle, f"r{os.getpid()}-{i}"])
+        # The floor: the spec skiff generates (seccomp, capabilities, masked paths...),
+        # and for reference the minimal one `runc spec` writes (no seccomp filter).
+        for label, bundle in (("skiff's spec", lambda: self.spec_bundle), ("minimal spec", lambda: self.bundle)):
+            tag = "s" if label == "skiff's spec" else "m"
+            e[f"crun run ({label})"] = Engine(
+                f"crun run ({label})", "floor", None,
+                run=lambda i, b=bundle, t=tag: [
+                    "unshare", "-m", "sh", "-c", "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --root "
+                    f"{crun_root} run --bundle {b()} c{t}{os.getpid()}-{i}"])
+            e[f"runc run ({label})"] = Engine(
+                f"runc run ({label})", "floor", None,
+                run=lambda i, b=bundle, t=tag: ["runc", "--root", runc_root, "run", "--bundle", b(),
+                                                f"r{t}{os.getpid()}-{i}"])
         # Daemons that did not start.
         up = {d.name for d in self.daemons}
         for name, need in (("docker CLI → skiffd", "skiffd"), ("skiff → skiffd", "skiffd"),
@@ -353,7 +362,8 @@ class Suite:
 
     def section_run(self):
         order = ["skiff (daemonless)", "skiff → skiffd", "docker CLI → skiffd", "docker CLI → dockerd", "podman",
-                 "ctr → containerd", "crun run (bare bundle)", "runc run (bare bundle)"]
+                 "ctr → containerd", "crun run (skiff's spec)", "runc run (skiff's spec)",
+                 "crun run (minimal spec)", "runc run (minimal spec)"]
         engines = [self.engines[n] for n in order if not self.engines[n].error]
         log(f"run --rm true: {len(engines)} engines x {self.runs} runs")
         samples = self.interleaved("run", engines, "run", self.runs)

@@ -249,3 +249,43 @@ def make_bundle(workdir, cgroup):
     with open(cfg_path, "w") as f:
         json.dump(cfg, f)
     return bundle
+
+
+def make_skiff_spec_bundle(workdir, cgroup, minimal_bundle, skiff_cmd, image):
+    """The floor's equivalent bundle: the OCI spec skiff itself generates for
+    `run --network none IMAGE true` (Docker's default seccomp profile and capabilities,
+    masked and read-only paths, /dev, /etc/hosts and friends), taken from a container
+    that skiff creates and removes again, on a copy of the minimal bundle's rootfs."""
+    bundle = os.path.join(workdir, "bundle-skiff-spec")
+    shutil.rmtree(bundle, ignore_errors=True)
+    os.makedirs(bundle)
+    shutil.copytree(os.path.join(minimal_bundle, "rootfs"), os.path.join(bundle, "rootfs"), symlinks=True)
+    cid = subprocess.run(skiff_cmd + ["create", "--network", "none", image, "true"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        data_root = skiff_cmd[skiff_cmd.index("--data-root") + 1]
+        with open(os.path.join(data_root, "containers", cid, "config.json")) as f:
+            cfg = json.load(f)
+        # Files skiff bind-mounts from its own directories (hosts, resolv.conf, hostname)
+        # go with the bundle: the container is removed below.
+        files = os.path.join(bundle, "files")
+        os.makedirs(files)
+        for m in cfg.get("mounts", []):
+            src = m.get("source", "")
+            if m.get("type") in (None, "bind") and os.path.isfile(src):
+                dst = os.path.join(files, os.path.basename(m["destination"]))
+                shutil.copy(src, dst)
+                m["source"] = dst
+        cfg["root"] = {"path": "rootfs", "readonly": False}
+        cfg["process"]["args"] = ["/bin/true"]
+        cfg["process"]["terminal"] = False
+        # Hard rlimits cannot be raised on this host (no CAP_SYS_RESOURCE).
+        cfg["process"].pop("rlimits", None)
+        cfg["linux"]["cgroupsPath"] = cgroup
+        cfg.pop("hooks", None)
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(cfg, f)
+    finally:
+        subprocess.run(skiff_cmd + ["rm", "-f", cid], check=False, capture_output=True)
+    return bundle
+

@@ -115,10 +115,13 @@ def write(results, out):
         L.append("Every engine with `--network none` (a new, empty network namespace: what `ctr run` and the "
                  "bare bundles get), so all do the same work. Bare crun/runc run a prepared bundle of the same "
                  "rootfs (crun in a private mount namespace with cgroup2 unmounted: Debian's crun 1.8 refuses "
-                 "hybrid cgroups otherwise).")
+                 "hybrid cgroups otherwise): \"skiff's spec\" is the OCI spec skiff generates for this run "
+                 "(Docker's default seccomp filter and capabilities, masked paths, /dev): the equivalent bundle "
+                 "and the floor the target refers to; \"minimal spec\" is what `runc spec` writes (no seccomp "
+                 "filter, fewer mounts), for reference.")
         L.append("")
         timing_table(L, S["run"], PRIMARY_RUN, ratios, "run",
-                     {"docker CLI → dockerd": 0.25, "podman": 0.5, "crun run (bare bundle)": 2.0})
+                     {"docker CLI → dockerd": 0.25, "podman": 0.5, "crun run (skiff's spec)": 2.0})
         L.append("")
     if "ports" in S:
         L.append("## 2. `run --rm -p 127.0.0.1::80 IMAGE true` (bridge network, published port)")

@@ -611,7 +611,9 @@ mod tests {
         let reader = Metadata::open(dir.path()).unwrap();
         let writer = Metadata::open(dir.path()).unwrap();
         for i in 0..200 {
-            writer.write(|w| w.set_setting("n", &i.to_string())).unwrap();
+            writer
+                .write(|w| w.set_setting("n", &i.to_string()))
+                .unwrap();
             let seen = reader.read(|r| r.setting("n")).unwrap();
             assert_eq!(seen, Some(i.to_string()), "a stale read after write {i}");
             // And the cache answers while nothing changes.

@@ -465,7 +465,10 @@ pub fn helper_main(id: &str, bundle: &Path) -> i32 {
     let res = match &process {
         Some(p) => build_exec(id, bundle, stdio, p, console.as_deref())
             .map(|pid| format!("{HELPER_PID_PREFIX}{pid}")),
-        None => build(id, bundle, stdio, console.as_deref()).map(|_| String::new()),
+        None => {
+            crate::seccomp_cache::prepare(bundle);
+            build(id, bundle, stdio, console.as_deref()).map(|_| String::new())
+        }
     };
     use std::io::Write;
     match res {

@@ -43,14 +43,15 @@ impl Exit {
         )
     }
 
-    /// Writes `<bundle>/exit.json` atomically (temp file, fsync, rename).
+    /// Writes `<bundle>/exit.json` atomically (temp file, rename). Not synced: the bundle
+    /// lives under the run root, which a host crash empties anyway; a killed shim or
+    /// engine loses nothing the kernel has accepted.
     pub fn write(&self, bundle: &Path) -> Result<()> {
         let path = bundle.join(EXIT_FILE);
         let tmp = bundle.join(".exit.json.tmp");
         let res = (|| {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(self.to_json().as_bytes())?;
-            f.sync_all()?;
             std::fs::rename(&tmp, &path)
         })();
         res.map_err(|e| {

@@ -90,6 +90,7 @@ mod jsonfile;
 mod launch;
 mod reaper;
 mod rootfs;
+mod seccomp_cache;
 mod serve;
 mod service;
 mod stats;

@@ -189,6 +189,60 @@ fn security_defaults_and_privileged() {
         o.contains("CapEff:\t00000000a80425fb"),
         "Docker's default capability set: {o}"
     );
+    // Every container runs under the default seccomp filter: the first with a profile has
+    // it compiled (and the engine keeps the program), the next ones load the kept program.
+    for _ in 0..2 {
+        let status = s.ok(&[
+            "run",
+            "--rm",
+            "alpine",
+            "grep",
+            "Seccomp",
+            "/proc/self/status",
+        ]);
+        assert!(status.contains("Seccomp:\t2"), "{status}");
+        assert!(status.contains("Seccomp_filters:\t1"), "{status}");
+    }
+    let kept: Vec<_> = std::fs::read_dir(s.run_root.join("seccomp"))
+        .expect("kept seccomp programs")
+        .flatten()
+        .collect();
+    assert_eq!(
+        kept.len(),
+        1,
+        "one program for the default profile: {kept:?}"
+    );
+    let unconfined = s.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "alpine",
+        "grep",
+        "Seccomp:",
+        "/proc/self/status",
+    ]);
+    assert!(unconfined.contains("Seccomp:\t0"), "{unconfined}");
+    // A kept program that does not match its profile (here: garbage) is never loaded:
+    // the shim compiles the profile again.
+    std::fs::write(
+        kept[0].path(),
+        b"skiff-seccomp-bpf v1 0000\n\0\0\0\0\0\0\0\0",
+    )
+    .unwrap();
+    let status = s.ok(&[
+        "run",
+        "--rm",
+        "alpine",
+        "grep",
+        "Seccomp:",
+        "/proc/self/status",
+    ]);
+    assert!(status.contains("Seccomp:\t2"), "{status}");
+    let replaced = std::fs::read(kept[0].path()).unwrap();
+    assert!(
+        replaced.len() > 1000,
+        "the fresh program replaced the bad one"
+    );
     // The default seccomp profile forbids mount and unshare; fork, pipes and shells work.
     let denied = s.run(&["run", "--rm", "alpine", "unshare", "-n", "true"]);
     assert_ne!(denied.status.code(), Some(0));

@@ -186,7 +186,13 @@ impl Engine {
         };
         let mut rec = rec;
         self.add_exposed_ports(&mut rec.options, &config);
-        self.containers.save(&rec)?;
+        if rec.options.auto_remove {
+            // Meant to vanish when it exits: after a host crash, losing it is what `--rm`
+            // asked for, so its creation need not wait for the disk.
+            self.containers.save_state(&rec)?;
+        } else {
+            self.containers.save(&rec)?;
+        }
         self.join_network(&rec)?;
         Ok(rec)
     }

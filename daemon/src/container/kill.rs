@@ -76,7 +76,7 @@ impl Engine {
         self.container_event(&rec, "kill", &[("signal", sig.to_string())]);
         if sig == 9 || sig == 15 {
             rec.state.stopped_by_user = true;
-            self.containers.save(&rec)?;
+            self.containers.save_state(&rec)?;
         }
         Ok(())
     }
@@ -105,7 +105,7 @@ impl Engine {
         let mut rec = self.sync_state(self.containers.find(&found.id)?)?;
         // Marked even when it is not running: a stop cancels a pending policy restart.
         rec.state.stopped_by_user = true;
-        self.containers.save(&rec)?;
+        self.containers.save_state(&rec)?;
         if !rec.state.status.has_task() {
             return Ok(rec);
         }

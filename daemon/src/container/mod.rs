@@ -2,6 +2,7 @@
 //! file per verb (`create.rs`, `start.rs`, `stop.rs`, ...).
 
 pub mod archive;
+pub mod cgroup_warmup;
 pub mod copy;
 pub mod create;
 pub mod exec;
@@ -17,6 +18,7 @@ pub mod options;
 pub mod pause;
 pub mod record;
 pub mod remove;
+pub mod seccomp_cache;
 pub mod start;
 pub mod stats;
 pub mod store;

@@ -43,7 +43,7 @@ impl Engine {
         }
         ShimTask::connect(&rec.state.shim_address, &rec.id)?.pause()?;
         rec.state.status = Status::Paused;
-        self.containers.save(&rec)?;
+        self.containers.save_state(&rec)?;
         self.container_event(&rec, "pause", &[]);
         Ok(())
     }
@@ -62,7 +62,7 @@ impl Engine {
         }
         ShimTask::connect(&rec.state.shim_address, &rec.id)?.resume()?;
         rec.state.status = Status::Running;
-        self.containers.save(&rec)?;
+        self.containers.save_state(&rec)?;
         self.container_event(&rec, "unpause", &[]);
         Ok(())
     }

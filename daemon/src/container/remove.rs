@@ -34,7 +34,7 @@ impl Engine {
         let mut rec = self.containers.find(&rec.id)?;
         let address = rec.state.shim_address.clone();
         rec.state.status = Status::Removing;
-        self.containers.save(&rec)?;
+        self.containers.save_state(&rec)?;
         self.teardown_task(&rec, &address);
         let rw = self.container_dir(&rec.id).join("rw");
         let _ = skiff_image_store::mount::unmount(&rw.join("fs"));

@@ -42,7 +42,7 @@ impl Engine {
             return Ok(None);
         }
         rec.state.restart_count += 1;
-        self.containers.save(&rec)?;
+        self.containers.save_state(&rec)?;
         self.start_locked(id).map(Some)
     }
 
@@ -64,6 +64,7 @@ impl Engine {
             }
             Status::Created | Status::Exited => {}
         }
+        super::cgroup_warmup::warm_up();
         match self.launch(&rec) {
             Ok((address, pid)) => {
                 rec.state.status = Status::Running;
@@ -74,14 +75,14 @@ impl Engine {
                 rec.state.error.clear();
                 rec.state.oom_killed = false;
                 rec.state.stopped_by_user = false;
-                self.containers.save(&rec)?;
+                self.containers.save_state(&rec)?;
                 self.container_event(&rec, "start", &[]);
                 Ok(rec)
             }
             Err(e) => {
                 rec.state.error = e.to_string();
                 rec.state.exit_code = i32::from(e.exit_status());
-                self.containers.save(&rec)?;
+                self.containers.save_state(&rec)?;
                 Err(e)
             }
         }
@@ -139,12 +140,16 @@ impl Engine {
             terminal: rec.options.tty,
         };
         self.setup_network(rec)?;
+        let seccomp_kept = self.seed_seccomp_program(bundle);
         tracing::debug!(container = %rec.id, "start: bundle ready");
         let address = self.shim.spawn(&rec.id, bundle)?;
         tracing::debug!(container = %rec.id, "start: shim spawned");
         let result = ShimTask::connect(&address, &rec.id).and_then(|task| {
             task.create(bundle, &mount, &io)?;
             tracing::debug!(container = %rec.id, "start: task created");
+            if let Some(kept) = &seccomp_kept {
+                self.keep_seccomp_program(bundle, kept);
+            }
             if let (true, Some((cols, rows))) = (rec.options.tty, rec.options.console_size) {
                 if let Err(e) = task.resize_pty("", cols, rows) {
                     tracing::debug!(container = %rec.id, "initial terminal size: {e}");

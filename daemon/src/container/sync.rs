@@ -28,14 +28,14 @@ impl Engine {
                 if rec.state.status != Status::Running || rec.state.pid != pid {
                     rec.state.status = Status::Running;
                     rec.state.pid = pid;
-                    self.containers.save(&rec)?;
+                    self.containers.save_state(&rec)?;
                 }
                 Ok(rec)
             }
             Ok((TaskStatus::Paused, _)) => {
                 if rec.state.status != Status::Paused {
                     rec.state.status = Status::Paused;
-                    self.containers.save(&rec)?;
+                    self.containers.save_state(&rec)?;
                 }
                 Ok(rec)
             }
@@ -100,7 +100,7 @@ impl Engine {
         }
         // The exit is recorded first: until then others see a running container whose
         // shim is gone, so the network is released after (even if the save fails).
-        let saved = self.containers.save(&rec);
+        let saved = self.containers.save_state(&rec);
         self.release_network(&rec.id);
         saved?;
         // Exits race (a waiter, the supervisor, a state check): each records what it
