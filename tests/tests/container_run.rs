@@ -215,7 +215,8 @@ fn security_defaults_and_privileged() {
     let unconfined = s.ok(&[
         "run",
         "--rm",
-        "--privileged",
+        "--security-opt",
+        "seccomp=unconfined",
         "alpine",
         "grep",
         "Seccomp:",

@@ -348,6 +348,26 @@ fn run_in_the_foreground() {
         "{}",
         stderr(&out)
     );
+    // The default seccomp filter, and `--security-opt seccomp=unconfined` without it; a
+    // custom profile (the CLI sends the file's JSON) is refused clearly.
+    let status = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["alpine", "grep", "Seccomp:", "/proc/self/status"]);
+        d.ok(&args)
+    };
+    assert!(status(&[]).contains("Seccomp:\t2"));
+    assert!(status(&["--security-opt", "seccomp=unconfined"]).contains("Seccomp:\t0"));
+    let profile = s.dir.path().join("profile.json");
+    std::fs::write(&profile, r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = d.docker(&["run", "--rm", "--security-opt", &opt, "alpine", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("custom seccomp profiles are not supported"),
+        "{}",
+        stderr(&out)
+    );
 
     assert_clean(&d, &s);
 }

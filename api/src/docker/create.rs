@@ -5,7 +5,7 @@
 
 use bollard_stubs::models::{ContainerCreateBody, HostConfig, MountType, RestartPolicyNameEnum};
 use skiff_daemon::container::options::{
-    CreateOptions, NetworkMode, Resources, RestartPolicy, TmpfsMount, VolumeMount,
+    CreateOptions, NetworkMode, Resources, RestartPolicy, SecurityOpts, TmpfsMount, VolumeMount,
 };
 use skiff_daemon::network::{ports, PortSpec};
 
@@ -18,6 +18,7 @@ pub fn create_options(
 ) -> Result<(CreateOptions, Vec<String>), ApiError> {
     let mut warnings = Vec::new();
     let host = body.host_config.clone().unwrap_or_default();
+    let security = security_opts(&host)?;
     let image = body
         .image
         .clone()
@@ -94,7 +95,8 @@ pub fn create_options(
         cap_add: host.cap_add.clone().unwrap_or_default(),
         cap_drop: host.cap_drop.clone().unwrap_or_default(),
         privileged: host.privileged.unwrap_or(false),
-        no_new_privileges: security_opts(&host)?,
+        no_new_privileges: security.no_new_privileges,
+        seccomp_unconfined: security.seccomp_unconfined,
         network: network_mode(host.network_mode.as_deref())?,
         publish: port_bindings(&host, &body)?,
         publish_all: host.publish_all_ports.unwrap_or(false),
@@ -242,22 +244,9 @@ fn restart_policy(host: &HostConfig) -> Result<RestartPolicy, ApiError> {
     })
 }
 
-fn security_opts(host: &HostConfig) -> Result<bool, ApiError> {
-    let mut nnp = false;
-    for o in host.security_opt.iter().flatten() {
-        match o.as_str() {
-            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
-                nnp = true
-            }
-            "no-new-privileges:false" | "no-new-privileges=false" => nnp = false,
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "security option {other:?} is not supported by skiff (supported: no-new-privileges)"
-                )))
-            }
-        }
-    }
-    Ok(nnp)
+fn security_opts(host: &HostConfig) -> Result<SecurityOpts, ApiError> {
+    SecurityOpts::parse(host.security_opt.as_deref().unwrap_or_default())
+        .map_err(ApiError::bad_request)
 }
 
 fn resources(host: &HostConfig) -> Resources {
@@ -528,7 +517,8 @@ mod tests {
             r#"{"Image":"a","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#,
             r#"{"Image":"a","HostConfig":{"Binds":["rel/path:/x"]}}"#,
             r#"{"Image":"a","HostConfig":{"Binds":["/x:/y:bogus"]}}"#,
-            r#"{"Image":"a","HostConfig":{"SecurityOpt":["seccomp=unconfined"]}}"#,
+            r#"{"Image":"a","HostConfig":{"SecurityOpt":["seccomp={}"]}}"#,
+            r#"{"Image":"a","HostConfig":{"SecurityOpt":["apparmor=docker-default"]}}"#,
             r#"{"Image":"a","HostConfig":{"LogConfig":{"Type":"syslog"}}}"#,
             r#"{"Image":"a","Volumes":{"/data":{}}}"#,
         ];

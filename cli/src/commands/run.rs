@@ -119,20 +119,8 @@ pub fn create_options(a: &RunArgs, create_only: bool) -> Result<CreateOptions, E
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         labels.insert(k.to_string(), v.to_string());
     }
-    let mut no_new_privileges = false;
-    for o in &a.security_opt {
-        match o.as_str() {
-            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
-                no_new_privileges = true
-            }
-            "no-new-privileges:false" | "no-new-privileges=false" => no_new_privileges = false,
-            other => {
-                return Err(invalid(format!(
-                    "invalid --security-opt: {other:?} (supported: no-new-privileges)"
-                )))
-            }
-        }
-    }
+    let security = skiff_daemon::container::options::SecurityOpts::parse(&a.security_opt)
+        .map_err(|e| invalid(format!("invalid --security-opt: {e}")))?;
     let resources = Resources {
         memory: a
             .memory
@@ -200,7 +188,8 @@ pub fn create_options(a: &RunArgs, create_only: bool) -> Result<CreateOptions, E
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
         privileged: a.privileged,
-        no_new_privileges,
+        no_new_privileges: security.no_new_privileges,
+        seccomp_unconfined: security.seccomp_unconfined,
         network: parse_network(&a.network)?,
         publish: publish_specs(a)?,
         publish_all: a.publish_all,

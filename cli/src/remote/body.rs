@@ -121,8 +121,15 @@ pub fn create_body(
     if let Some(p) = r.pids_limit {
         set("PidsLimit", json!(p));
     }
+    let mut security = Vec::new();
     if opts.no_new_privileges {
-        set("SecurityOpt", json!(["no-new-privileges"]));
+        security.push("no-new-privileges");
+    }
+    if opts.seccomp_unconfined {
+        security.push("seccomp=unconfined");
+    }
+    if !security.is_empty() {
+        set("SecurityOpt", json!(security));
     }
     if let Some(rt) = &opts.runtime {
         set("Runtime", json!(rt));

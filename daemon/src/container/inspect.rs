@@ -107,6 +107,7 @@ impl Engine {
                 "CpusetCpus": o.resources.cpuset_cpus.clone().unwrap_or_default(),
                 "PidsLimit": o.resources.pids_limit,
                 "Privileged": o.privileged,
+                "SecurityOpt": security_opt(o),
                 "ReadonlyRootfs": o.read_only,
                 "CapAdd": o.cap_add,
                 "CapDrop": o.cap_drop,
@@ -134,4 +135,16 @@ impl Engine {
             "NetworkSettings": self.network_settings_json(c),
         })
     }
+}
+
+/// `HostConfig.SecurityOpt` as Docker shows it: the options the user gave.
+fn security_opt(o: &super::options::CreateOptions) -> Option<Vec<&'static str>> {
+    let mut v = Vec::new();
+    if o.no_new_privileges {
+        v.push("no-new-privileges");
+    }
+    if o.seccomp_unconfined {
+        v.push("seccomp=unconfined");
+    }
+    (!v.is_empty()).then_some(v)
 }

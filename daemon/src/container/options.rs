@@ -161,6 +161,10 @@ pub struct CreateOptions {
     pub privileged: bool,
     /// `--security-opt no-new-privileges`.
     pub no_new_privileges: bool,
+    /// `--security-opt seccomp=unconfined`: no seccomp filter (the rest of the default
+    /// confinement stays).
+    #[serde(default)]
+    pub seccomp_unconfined: bool,
     /// `--network`.
     pub network: NetworkMode,
     /// `-p`: ports to publish (on the container's first network).
@@ -186,4 +190,73 @@ pub struct CreateOptions {
     pub stop_signal: Option<String>,
     /// Where bind-mount sources are resolved relative paths from (not used for absolute).
     pub cwd: Option<PathBuf>,
+}
+
+/// What Docker's `--security-opt` values ask for, of what skiff supports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecurityOpts {
+    /// `no-new-privileges` (or `:true` / `=true`; `:false` turns it off again).
+    pub no_new_privileges: bool,
+    /// `seccomp=unconfined` (or `seccomp:unconfined`).
+    pub seccomp_unconfined: bool,
+}
+
+impl SecurityOpts {
+    /// Reads `--security-opt` values (the CLI flag, or the API's `HostConfig.SecurityOpt`);
+    /// the error names the first value skiff cannot honour.
+    pub fn parse<S: AsRef<str>>(values: &[S]) -> Result<SecurityOpts, String> {
+        let mut o = SecurityOpts::default();
+        for v in values {
+            match v.as_ref() {
+                "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
+                    o.no_new_privileges = true
+                }
+                "no-new-privileges:false" | "no-new-privileges=false" => {
+                    o.no_new_privileges = false
+                }
+                "seccomp=unconfined" | "seccomp:unconfined" => o.seccomp_unconfined = true,
+                other if other.starts_with("seccomp=") || other.starts_with("seccomp:") => {
+                    return Err(
+                        "custom seccomp profiles are not supported by skiff (supported: the default profile, seccomp=unconfined)"
+                            .to_string(),
+                    )
+                }
+                other => {
+                    return Err(format!(
+                        "security option {other:?} is not supported by skiff (supported: no-new-privileges, seccomp=unconfined)"
+                    ))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod security_opt_tests {
+    use super::SecurityOpts;
+
+    #[test]
+    fn docker_spellings_and_refusals() {
+        let o = SecurityOpts::parse(&["no-new-privileges", "seccomp=unconfined"]).unwrap();
+        assert!(o.no_new_privileges && o.seccomp_unconfined);
+        let o =
+            SecurityOpts::parse(&["no-new-privileges:true", "no-new-privileges=false"]).unwrap();
+        assert!(!o.no_new_privileges && !o.seccomp_unconfined);
+        assert!(
+            SecurityOpts::parse(&["seccomp:unconfined"])
+                .unwrap()
+                .seccomp_unconfined
+        );
+        let e =
+            SecurityOpts::parse(&[r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#]).unwrap_err();
+        assert!(e.contains("custom seccomp profiles"), "{e}");
+        assert!(SecurityOpts::parse(&["apparmor=x"])
+            .unwrap_err()
+            .contains("apparmor"));
+        assert_eq!(
+            SecurityOpts::parse::<&str>(&[]).unwrap(),
+            SecurityOpts::default()
+        );
+    }
 }

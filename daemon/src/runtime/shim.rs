@@ -1,6 +1,10 @@
 //! Starting a shim and talking to it: the client side of containerd's runtime v2
 //! protocol (`shim start`, then the Task service over ttrpc).
 
+use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -16,6 +20,13 @@ use crate::error::{EngineError, Result};
 
 /// The containerd namespace skiff's own tasks live in.
 pub const NAMESPACE: &str = "skiff";
+
+/// The environment variable that tells a serving shim its listener is an inherited fd
+/// (the shim's `launch::LISTEN_FD_ENV`).
+const LISTEN_FD_ENV: &str = "SKIFF_SHIM_LISTEN_FD";
+
+/// The shim's own log in the bundle (its stderr; the shim's `launch::LOG_FILE`).
+const SHIM_LOG: &str = "shim.log";
 
 /// Starts shims for containers.
 #[derive(Debug, Clone)]
@@ -75,44 +86,91 @@ impl ShimLauncher {
     }
 
     /// Starts (or finds) the shim of container `id` for `bundle`; returns its address.
+    ///
+    /// Does what the shim's own `start` action does for containerd (bind the socket,
+    /// launch the serving shim in a new session with the listener as fd 3), without
+    /// running the shim binary twice: the serving shim is started directly, as a
+    /// grandchild that the kernel reparents, so nothing here has to reap it later.
     pub fn spawn(&self, id: &str, bundle: &Path) -> Result<String> {
+        let runtime_err = |why: String| EngineError::Runtime {
+            container: id.to_string(),
+            why,
+        };
         std::fs::create_dir_all(&self.socket_dir)
             .map_err(|e| EngineError::io("creating", &self.socket_dir, e))?;
-        let out = Command::new(&self.binary)
-            .args([
-                "-namespace",
-                NAMESPACE,
-                "-id",
-                id,
-                "-address",
-                "/dev/null",
-                "start",
-            ])
+        let path = self.socket_path(id);
+        let address = format!("unix://{}", path.display());
+        if path.exists() {
+            if UnixStream::connect(&path).is_ok() {
+                return Ok(address);
+            }
+            std::fs::remove_file(&path)
+                .map_err(|e| EngineError::io("removing stale shim socket", &path, e))?;
+        }
+        let listener =
+            UnixListener::bind(&path).map_err(|e| EngineError::io("binding", &path, e))?;
+        let log_path = bundle.join(SHIM_LOG);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| EngineError::io("opening", &log_path, e))?;
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(["-namespace", NAMESPACE, "-id", id, "-address", "/dev/null"])
+            .args(["-socket", &address])
             .current_dir(bundle)
             .env("SKIFF_SHIM_SOCKET_DIR", &self.socket_dir)
+            .env(LISTEN_FD_ENV, "3")
             .stdin(Stdio::null())
-            .output()
-            .map_err(|e| EngineError::Runtime {
-                container: id.to_string(),
-                why: format!("cannot run shim {}: {e}", self.binary.display()),
-            })?;
-        if !out.status.success() {
-            return Err(EngineError::Runtime {
-                container: id.to_string(),
-                why: format!(
-                    "shim start failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
+            .stdout(Stdio::null())
+            .stderr(log);
+        let fd = listener.as_raw_fd();
+        // SAFETY: between fork and exec only async-signal-safe calls: a raw clone (no
+        // fork handlers run), _exit, setsid, dup2 and fcntl.
+        unsafe {
+            cmd.pre_exec(move || {
+                // The child std forked exits at once; its child goes on to exec the shim
+                // and is reparented when its parent is gone.
+                let pid =
+                    libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0);
+                if pid < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if pid > 0 {
+                    libc::_exit(0);
+                }
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if fd == 3 {
+                    let flags = libc::fcntl(3, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
             });
         }
-        let address = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if address.is_empty() {
-            return Err(EngineError::Runtime {
-                container: id.to_string(),
-                why: "shim start printed no address".into(),
-            });
+        // Returns once the shim has exec'd (or failed to: std reports the error).
+        let spawned = cmd.spawn().and_then(|mut intermediate| intermediate.wait());
+        if let Err(e) = spawned {
+            let _ = std::fs::remove_file(&path);
+            return Err(runtime_err(format!(
+                "cannot run shim {}: {e}",
+                self.binary.display()
+            )));
         }
         Ok(address)
+    }
+
+    /// The socket of container `id`'s shim: what the shim's `start` would choose with
+    /// `SKIFF_SHIM_SOCKET_DIR` (16 hex digits of sha256("<namespace>/<id>")).
+    fn socket_path(&self, id: &str) -> PathBuf {
+        let digest = skiff_image_store::Digest::of(format!("{NAMESPACE}/{id}").as_bytes());
+        self.socket_dir
+            .join(format!("{}.sock", &digest.hex()[..16]))
     }
 }
 

@@ -162,7 +162,9 @@ pub fn build_spec(inputs: &SpecInputs) -> Result<Spec, SpecError> {
     } else {
         linux.set_masked_paths(Some(to_strings(&defaults::MASKED_PATHS)));
         linux.set_readonly_paths(Some(to_strings(&defaults::READONLY_PATHS)));
-        linux.set_seccomp(Some(seccomp::default_profile(&caps)?));
+        if !options.seccomp_unconfined {
+            linux.set_seccomp(Some(seccomp::default_profile(&caps)?));
+        }
     }
 
     let mut spec = SpecBuilder::default()
