@@ -191,6 +191,7 @@ impl Engine {
     ) -> Result<()> {
         let mut idle = 0u32;
         let mut draining = false;
+        let watch = super::log_watch::LogWatch::new(path);
         loop {
             let mut progressed = false;
             if let Ok(mut f) = File::open(path) {
@@ -229,8 +230,10 @@ impl Engine {
                 // The caller knows when the task exited; the shim flushed the log
                 // before reporting it, so one more read sees everything.
                 draining = done();
-                if !draining {
-                    std::thread::sleep(Duration::from_millis(if idle < 50 { 2 } else { 20 }));
+                // Output wakes the follower at once; the timeout is for noticing the
+                // exit, which comes soon after the shim's last write to the log.
+                if !draining && watch.wait(Duration::from_millis(if idle < 50 { 2 } else { 20 })) {
+                    idle = 0;
                 }
                 continue;
             }
@@ -246,7 +249,9 @@ impl Engine {
                     continue;
                 }
             }
-            std::thread::sleep(Duration::from_millis(if idle < 20 { 5 } else { 50 }));
+            if watch.wait(Duration::from_millis(if idle < 20 { 5 } else { 50 })) {
+                idle = 0;
+            }
         }
     }
 }

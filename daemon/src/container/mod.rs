@@ -10,6 +10,7 @@ pub mod exec_registry;
 pub mod inspect;
 pub mod kill;
 pub mod list;
+pub mod log_watch;
 pub mod logs;
 pub mod names;
 pub mod network;
