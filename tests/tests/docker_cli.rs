@@ -913,6 +913,27 @@ fn stats_cp_update_and_disk_usage() {
     assert_eq!(cg("pids", "pids.max").trim(), "50");
     let out = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "busy"]);
     assert!(out.trim().ends_with("/ 64MiB"), "{out}");
+    // The API's sample: per-CPU time (cgroup v1), user/kernel split, and the counters
+    // of the container's own interface (the CLI's NET I/O column).
+    let (status, body) = d.raw(
+        "GET",
+        "/v1.47/containers/busy/stats?stream=false&one-shot=true",
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let json = &body[body.find('{').unwrap()..=body.rfind('}').unwrap()];
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let usage = &v["cpu_stats"]["cpu_usage"];
+    assert!(usage["usage_in_usermode"].as_u64().unwrap() > 0, "{usage}");
+    if std::path::Path::new("/sys/fs/cgroup/cpuacct").exists() {
+        let per_cpu = usage["percpu_usage"].as_array().unwrap();
+        assert!(!per_cpu.is_empty(), "{usage}");
+    }
+    assert!(
+        v["networks"]["eth0"]["rx_bytes"].is_u64(),
+        "{}",
+        v["networks"]
+    );
     d.ok(&["rm", "-f", "busy"]);
 
     // cp in both directions, directories too, through the archive endpoints.

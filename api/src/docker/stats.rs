@@ -54,8 +54,9 @@ fn cpu_stats(s: &Sample) -> Value {
     json!({
         "cpu_usage": {
             "total_usage": s.stats.cpu_total_ns,
-            "usage_in_kernelmode": 0,
-            "usage_in_usermode": 0,
+            "percpu_usage": if s.stats.per_cpu_ns.is_empty() { Value::Null } else { json!(s.stats.per_cpu_ns) },
+            "usage_in_kernelmode": s.stats.kernel_ns,
+            "usage_in_usermode": s.stats.user_ns,
         },
         "system_cpu_usage": s.system_ns,
         "online_cpus": s.cpus,
@@ -66,7 +67,7 @@ fn cpu_stats(s: &Sample) -> Value {
 /// Docker's stats object from the current sample and the one before it.
 pub fn stats_json(id: &str, name: &str, now: &Sample, pre: Option<&Sample>) -> Value {
     let blk = |op: &str, v: u64| json!({"major": 0, "minor": 0, "op": op, "value": v});
-    json!({
+    let mut v = json!({
         "id": id,
         "name": format!("/{name}"),
         "read": now.read,
@@ -84,7 +85,12 @@ pub fn stats_json(id: &str, name: &str, now: &Sample, pre: Option<&Sample>) -> V
             "limit": now.stats.memory_limit,
             "stats": {},
         },
-    })
+    });
+    // Docker leaves `networks` out where a container has no interface of its own.
+    if !now.stats.networks.is_empty() {
+        v["networks"] = json!(now.stats.networks);
+    }
+    v
 }
 
 async fn sample(api: &DockerApi, id: &str) -> Result<Sample, ApiError> {
@@ -161,6 +167,17 @@ mod tests {
                 pids: 2,
                 block_read: 1,
                 block_write: 3,
+                per_cpu_ns: vec![2, 3],
+                user_ns: 4,
+                kernel_ns: 1,
+                networks: [(
+                    "eth0".to_string(),
+                    skiff_daemon::container::stats::NetStats {
+                        rx_bytes: 7,
+                        ..Default::default()
+                    },
+                )]
+                .into(),
             },
             system_ns: 1000,
             cpus: 2,
@@ -169,6 +186,9 @@ mod tests {
         let v = stats_json("abc", "web", &s, Some(&s));
         assert_eq!(v["name"], "/web");
         assert_eq!(v["cpu_stats"]["cpu_usage"]["total_usage"], 5);
+        assert_eq!(v["cpu_stats"]["cpu_usage"]["percpu_usage"][1], 3);
+        assert_eq!(v["cpu_stats"]["cpu_usage"]["usage_in_usermode"], 4);
+        assert_eq!(v["networks"]["eth0"]["rx_bytes"], 7);
         assert_eq!(v["precpu_stats"]["system_cpu_usage"], 1000);
         assert_eq!(v["memory_stats"]["limit"], 100);
         assert_eq!(v["pids_stats"]["current"], 2);

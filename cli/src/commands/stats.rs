@@ -81,7 +81,11 @@ pub fn stats(
                     binary_size(a.memory_limit)
                 ),
                 format!("{mem_pct:.2}%"),
-                "0B / 0B".into(),
+                {
+                    let rx: u64 = a.networks.values().map(|n| n.rx_bytes).sum();
+                    let tx: u64 = a.networks.values().map(|n| n.tx_bytes).sum();
+                    format!("{} / {}", human_size(rx), human_size(tx))
+                },
                 format!(
                     "{} / {}",
                     human_size(a.block_read),

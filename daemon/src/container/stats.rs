@@ -1,6 +1,7 @@
 //! `stats`: resource usage read from the container's cgroup (v1 controllers, or the
 //! v2 unified files where the host has them).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::create::cgroups_path;
@@ -23,6 +24,71 @@ pub struct Stats {
     pub block_read: u64,
     /// Bytes written to block devices.
     pub block_write: u64,
+    /// CPU time per CPU, nanoseconds (cgroup v1's `cpuacct.usage_percpu`; empty on v2).
+    pub per_cpu_ns: Vec<u64>,
+    /// CPU time in user mode, nanoseconds.
+    pub user_ns: u64,
+    /// CPU time in kernel mode, nanoseconds.
+    pub kernel_ns: u64,
+    /// Traffic per interface of the container's network namespace (not `lo`; none for
+    /// host networking, where the interfaces are the host's).
+    pub networks: BTreeMap<String, NetStats>,
+}
+
+/// One interface's counters, as `/proc/net/dev` has them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NetStats {
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Received packets dropped.
+    pub rx_dropped: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Send errors.
+    pub tx_errors: u64,
+    /// Sent packets dropped.
+    pub tx_dropped: u64,
+}
+
+/// USER_HZ: the unit of `cpuacct.stat` (100 ticks a second on Linux).
+const NANOS_PER_TICK: u64 = 10_000_000;
+
+/// The interfaces of `/proc/<pid>/net/dev` (the network namespace `pid` is in).
+pub fn net_dev(text: &str) -> BTreeMap<String, NetStats> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().skip(2) {
+        let Some((name, counters)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        let v: Vec<u64> = counters
+            .split_whitespace()
+            .map(|n| n.parse().unwrap_or(0))
+            .collect();
+        if name.is_empty() || name == "lo" || v.len() < 12 {
+            continue;
+        }
+        out.insert(
+            name.to_string(),
+            NetStats {
+                rx_bytes: v[0],
+                rx_packets: v[1],
+                rx_errors: v[2],
+                rx_dropped: v[3],
+                tx_bytes: v[8],
+                tx_packets: v[9],
+                tx_errors: v[10],
+                tx_dropped: v[11],
+            },
+        );
+    }
+    out
 }
 
 fn read_u64(p: &Path) -> Option<u64> {
@@ -83,6 +149,13 @@ pub fn sample(rel: &str) -> Stats {
         let limit = read_u64(&mem.join("memory.limit_in_bytes")).unwrap_or(u64::MAX);
         let host = host_memory();
         let (block_read, block_write) = blkio_v1(&v1("blkio"));
+        let cpuacct = v1("cpuacct");
+        let per_cpu_ns = std::fs::read_to_string(cpuacct.join("cpuacct.usage_percpu"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let ticks = |key| stat_field(&cpuacct.join("cpuacct.stat"), key).unwrap_or(0);
         return Stats {
             memory_usage: usage.saturating_sub(cache),
             memory_limit: if host > 0 { limit.min(host) } else { limit },
@@ -90,6 +163,10 @@ pub fn sample(rel: &str) -> Stats {
             pids: read_u64(&v1("pids").join("pids.current")).unwrap_or(0),
             block_read,
             block_write,
+            per_cpu_ns,
+            user_ns: ticks("user ") * NANOS_PER_TICK,
+            kernel_ns: ticks("system ") * NANOS_PER_TICK,
+            networks: BTreeMap::new(),
         };
     }
     // cgroup v2 (unified at /sys/fs/cgroup).
@@ -105,8 +182,9 @@ pub fn sample(rel: &str) -> Stats {
         memory_limit: limit,
         cpu_total_ns: stat_field(&dir.join("cpu.stat"), "usage_usec ").unwrap_or(0) * 1000,
         pids: read_u64(&dir.join("pids.current")).unwrap_or(0),
-        block_read: 0,
-        block_write: 0,
+        user_ns: stat_field(&dir.join("cpu.stat"), "user_usec ").unwrap_or(0) * 1000,
+        kernel_ns: stat_field(&dir.join("cpu.stat"), "system_usec ").unwrap_or(0) * 1000,
+        ..Stats::default()
     }
 }
 
@@ -117,13 +195,44 @@ impl Engine {
         if !matches!(rec.state.status, Status::Running | Status::Paused) {
             return Ok(Stats::default());
         }
-        let s = sample(&cgroups_path(&rec.id));
+        let mut s = sample(&cgroups_path(&rec.id));
         if s == Stats::default() {
             return Err(EngineError::Internal(format!(
                 "no cgroup found for container {}",
                 rec.id
             )));
         }
+        if rec.state.pid > 0 && rec.options.network != super::options::NetworkMode::Host {
+            let dev = std::fs::read_to_string(format!("/proc/{}/net/dev", rec.state.pid));
+            s.networks = net_dev(&dev.unwrap_or_default());
+        }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_proc_net_dev_without_loopback() {
+        let text = "Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0
+  eth0:    1296      16    1    2    0     0          0         0      656       8    3    4    0     0       0          0
+ bogus: 1 2
+";
+        let n = net_dev(text);
+        assert_eq!(n.len(), 1, "{n:?}");
+        let e = &n["eth0"];
+        assert_eq!(
+            (e.rx_bytes, e.rx_packets, e.rx_errors, e.rx_dropped),
+            (1296, 16, 1, 2)
+        );
+        assert_eq!(
+            (e.tx_bytes, e.tx_packets, e.tx_errors, e.tx_dropped),
+            (656, 8, 3, 4)
+        );
+        assert!(net_dev("").is_empty());
     }
 }
