@@ -234,6 +234,9 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(crate::commands::network::NetworkCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(crate::commands::volume::VolumeCommand),
     /// List port mappings of a container, or look up one.
     Port {
         /// Container.

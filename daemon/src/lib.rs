@@ -12,6 +12,7 @@ pub mod network;
 pub mod runtime;
 pub mod spec;
 pub mod supervisor;
+pub mod volume;
 
 pub use config::EngineConfig;
 pub use engine::Engine;

@@ -1085,6 +1085,105 @@ fn login_to_a_registry_with_basic_auth() {
 }
 
 #[test]
+fn volumes_are_created_shared_listed_and_protected() {
+    let (reg, s) = setup();
+    let d = Skiffd::start(&s, &reg);
+    d.ok(&["pull", "-q", "alpine"]);
+    // Explicit create with labels; implicit create by `-v NAME:/dst`.
+    assert_eq!(
+        d.ok(&["volume", "create", "--label", "team=a", "shared"])
+            .trim(),
+        "shared"
+    );
+    d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "shared:/data",
+        "alpine",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "user",
+        "-v",
+        "implicit:/x",
+        "alpine",
+        "sleep",
+        "600",
+    ]);
+    // A second container sees what the first wrote.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "shared:/data:ro",
+        "alpine",
+        "cat",
+        "/data/f",
+    ]);
+    assert_eq!(out, "kept\n");
+    let ls = d.ok(&["volume", "ls", "--format", "{{.Driver}} {{.Name}}"]);
+    assert!(
+        ls.contains("local shared") && ls.contains("local implicit"),
+        "{ls}"
+    );
+    let only = d.ok(&["volume", "ls", "-q", "--filter", "label=team=a"]);
+    assert_eq!(only.trim(), "shared");
+    let dangling = d.ok(&["volume", "ls", "-q", "--filter", "dangling=true"]);
+    assert_eq!(dangling.trim(), "shared", "implicit is in use");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&d.ok(&["volume", "inspect", "shared"])).unwrap();
+    assert_eq!(inspect[0]["Labels"]["team"], "a");
+    let mountpoint = inspect[0]["Mountpoint"].as_str().unwrap().to_string();
+    assert_eq!(
+        std::fs::read_to_string(format!("{mountpoint}/f")).unwrap(),
+        "kept\n"
+    );
+    // In use: refused, even with -f; unknown: an error, but not with -f.
+    let out = d.docker(&["volume", "rm", "-f", "implicit"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("volume is in use"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&["volume", "rm", "nosuch"]);
+    assert!(stderr(&out).contains("no such volume"), "{}", stderr(&out));
+    d.ok(&["volume", "rm", "-f", "nosuch"]);
+    // Bad names and drivers are the client's mistake.
+    let out = d.docker(&["volume", "create", "../x"]);
+    assert!(
+        stderr(&out).contains("invalid volume name"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&["volume", "create", "-d", "nfs", "x1"]);
+    assert!(stderr(&out).contains("not supported"), "{}", stderr(&out));
+    // system df counts them.
+    let df = d.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.contains("Local Volumes 2"), "{df}");
+    // prune without -a spares named volumes; with -a it removes the unused ones.
+    d.ok(&["volume", "prune", "-f"]);
+    assert!(d.ok(&["volume", "ls", "-q"]).contains("shared"));
+    let out = d.ok(&["volume", "prune", "-a", "-f"]);
+    assert!(out.contains("shared"), "{out}");
+    assert_eq!(d.ok(&["volume", "ls", "-q"]).trim(), "implicit");
+    d.ok(&["rm", "-f", "user"]);
+    d.ok(&["volume", "rm", "implicit"]);
+    assert!(d.ok(&["volume", "ls", "-q"]).trim().is_empty());
+    // The skiff CLI shows the same volumes.
+    s.ok(&["volume", "create", "fromcli"]);
+    assert_eq!(d.ok(&["volume", "ls", "-q"]).trim(), "fromcli");
+    s.ok(&["volume", "rm", "fromcli"]);
+    assert_clean(&d, &s);
+}
+
+#[test]
 fn auto_remove_survives_a_daemon_restart() {
     let (reg, s) = setup();
     let d = Skiffd::start(&s, &reg);

@@ -28,6 +28,7 @@ pub mod stats;
 pub mod system;
 pub mod tls;
 pub mod version;
+pub mod volumes;
 pub mod watch;
 
 use std::convert::Infallible;

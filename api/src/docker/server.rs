@@ -15,6 +15,7 @@ use tokio::net::UnixListener;
 
 use super::{
     containers, events, exec, image_extra, images, networks, percent_decode, system, version,
+    volumes,
 };
 use super::{ApiError, DockerApi, Query, Request, Response};
 
@@ -117,6 +118,7 @@ async fn route(api: &DockerApi, req: Request) -> Result<Response, ApiError> {
         (_, "exec", n) if n > 1 => exec::route(api, req, &segs[1..], &q, ver).await,
         (&Method::GET, "events", 1) => events::events(api, &q).await,
         (_, "networks", _) => networks::route(api, req, &segs[1..], &q).await,
+        (_, "volumes", _) => volumes::route(api, req, &segs[1..], &q).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }

@@ -154,6 +154,15 @@ pub async fn disk_usage(api: &DockerApi) -> Result<Response, ApiError> {
                 .collect::<Vec<_>>())
         })
         .await?;
+    let volumes: Vec<serde_json::Value> = api
+        .blocking(|e| e.list_volumes())
+        .await?
+        .iter()
+        .map(|v| {
+            let size = skiff_daemon::volume::dir_size(&v.mountpoint);
+            v.docker_json(Some(size))
+        })
+        .collect();
     let now = chrono::Utc::now();
     let layers_size: u64 = images.iter().map(|i| i.size).sum();
     let images: Vec<bollard_stubs::models::ImageSummary> = images
@@ -186,7 +195,7 @@ pub async fn disk_usage(api: &DockerApi) -> Result<Response, ApiError> {
         "LayersSize": layers_size,
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": volumes,
         "BuildCache": [],
     });
     Ok(json(StatusCode::OK, &body))

@@ -14,6 +14,7 @@ mod rmi;
 pub(crate) mod run;
 mod save_load;
 mod stats;
+pub mod volume;
 
 use skiff_daemon::{Engine, EngineError};
 
@@ -109,6 +110,7 @@ pub async fn run(cli: Cli) -> Result<u8, EngineError> {
         }
         Command::Container(ContainerCommand::Prune { .. }) => lifecycle::prune(&engine),
         Command::Network(c) => network::run(&engine, c),
+        Command::Volume(c) => volume::run(&engine, c),
         Command::Port { container, port } => network::port(&engine, &container, port.as_deref()),
     }
 }

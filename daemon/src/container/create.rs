@@ -136,8 +136,7 @@ impl Engine {
         let volume_root = self.config().data_root.join("volumes");
         for v in &opts.volumes {
             if !v.source.contains('/') {
-                let d = volume_root.join(&v.source).join("_data");
-                fs::create_dir_all(&d).map_err(|e| EngineError::io("creating volume", &d, e))?;
+                self.ensure_volume(&v.source)?;
             }
         }
         let init_path = if opts.init {

@@ -55,6 +55,19 @@ impl LogWatch {
     }
 }
 
+impl Drop for LogWatch {
+    fn drop(&mut self) {
+        // Closing an inotify instance waits for an SRCU grace period (~8 ms measured
+        // here), and a follower ends on the critical path of `run --rm` (the attach
+        // stream, then the auto-remove, wait for it): close it on a thread of its own.
+        if let Some(i) = self.inotify.take() {
+            let _ = std::thread::Builder::new()
+                .name("inotify-close".into())
+                .spawn(move || drop(i));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
