@@ -16,9 +16,25 @@
 
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// Starts the warm-up in the background; returns at once.
+/// How long one warm-up keeps the lock warm enough for starts that follow it: each one
+/// takes the lock for writing, which also holds up every fork on the host for a moment,
+/// so a burst of starts shares one.
+const SHARED_FOR: Duration = Duration::from_millis(10);
+
+/// Starts the warm-up in the background, unless one started less than [`SHARED_FOR`]
+/// ago; returns at once.
 pub fn warm_up() {
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < SHARED_FOR) {
+            return;
+        }
+        *last = Some(Instant::now());
+    }
     let spawned = std::thread::Builder::new()
         .name("cgroup-warmup".into())
         .spawn(|| {
