@@ -81,7 +81,7 @@ async fn list(api: &DockerApi, q: &Query) -> Result<Response, ApiError> {
 /// The fields of Docker's VolumeCreateOptions skiff reads.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct CreateBody {
+pub struct CreateBody {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -92,15 +92,25 @@ struct CreateBody {
     labels: Option<BTreeMap<String, String>>,
 }
 
-/// `POST /volumes/create`.
-async fn create(api: &DockerApi, req: Request) -> Result<Response, ApiError> {
-    let body: CreateBody = read_json(req).await?;
+/// The engine's request for a create body; a bad name is refused here already (the
+/// engine checks the driver and everything else).
+pub fn create_request(body: CreateBody) -> Result<CreateVolume, ApiError> {
     let create = CreateVolume {
         name: body.name,
         driver: body.driver,
         driver_opts: body.driver_opts.unwrap_or_default(),
         labels: body.labels.unwrap_or_default(),
     };
+    if let Some(n) = create.name.as_deref().filter(|n| !n.is_empty()) {
+        skiff_daemon::volume::validate_name(n).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    Ok(create)
+}
+
+/// `POST /volumes/create`.
+async fn create(api: &DockerApi, req: Request) -> Result<Response, ApiError> {
+    let body: CreateBody = read_json(req).await?;
+    let create = create_request(body)?;
     let v = api.blocking(move |e| e.create_volume(&create)).await?;
     Ok(json(StatusCode::CREATED, &v.docker_json(None)))
 }
