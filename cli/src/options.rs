@@ -487,7 +487,7 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL).
     #[arg(short, long)]
     pub force: bool,
-    /// Remove anonymous volumes (accepted for compatibility).
+    /// Remove the anonymous volumes the containers created.
     #[arg(short, long)]
     pub volumes: bool,
     /// Containers.

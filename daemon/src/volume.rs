@@ -254,6 +254,51 @@ impl Engine {
         fs::remove_dir_all(&dir).map_err(|e| EngineError::io("removing volume", &dir, e))
     }
 
+    /// Gives the container's anonymous volumes (`-v /path`: an empty source) generated
+    /// names and creates them; returns the names. The caller removes them again if the
+    /// create fails ([`Engine::remove_anonymous_volumes`]).
+    pub fn create_anonymous_volumes(
+        &self,
+        volumes: &mut [crate::container::options::VolumeMount],
+    ) -> Result<Vec<String>> {
+        let mut made = Vec::new();
+        for v in volumes.iter_mut().filter(|v| v.source.is_empty()) {
+            match self.create_volume(&CreateVolume::default()) {
+                Ok(vol) => {
+                    v.source = vol.record.name.clone();
+                    made.push(vol.record.name);
+                }
+                Err(e) => {
+                    for name in &made {
+                        let _ = self.remove_volume(name, true);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(made)
+    }
+
+    /// Removes the anonymous volumes a (removed) container named, unless another
+    /// container uses them too. Failures are logged: the container is gone already.
+    pub fn remove_anonymous_volumes(&self, rec: &crate::container::record::ContainerRecord) {
+        for v in rec
+            .options
+            .volumes
+            .iter()
+            .filter(|v| !v.source.contains('/'))
+        {
+            let anonymous = self.volume(&v.source).is_ok_and(|vol| {
+                vol.record.labels.contains_key(ANONYMOUS_LABEL) && vol.users.is_empty()
+            });
+            if anonymous {
+                if let Err(e) = self.remove_volume(&v.source, true) {
+                    tracing::warn!(volume = %v.source, error = %e, "removing an anonymous volume");
+                }
+            }
+        }
+    }
+
     /// Removes unused volumes: anonymous ones, or with `all` every unused one; `keep`
     /// says which of them to spare (label filters). Returns the names and the bytes
     /// freed.

@@ -1180,6 +1180,62 @@ fn volumes_are_created_shared_listed_and_protected() {
     s.ok(&["volume", "create", "fromcli"]);
     assert_eq!(d.ok(&["volume", "ls", "-q"]).trim(), "fromcli");
     s.ok(&["volume", "rm", "fromcli"]);
+
+    // Anonymous volumes (`-v /path`): `--rm` and `rm -v` remove them, a plain `rm`
+    // leaves them for `volume prune` (which, without -a, removes only those).
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "/data",
+        "alpine",
+        "sh",
+        "-c",
+        "echo x > /data/f; cat /data/f",
+    ]);
+    assert_eq!(out, "x\n");
+    assert!(
+        d.ok(&["volume", "ls", "-q"]).trim().is_empty(),
+        "--rm removed it"
+    );
+    d.ok(&[
+        "run", "-d", "--name", "anon", "-v", "/data", "alpine", "sleep", "600",
+    ]);
+    let name = d.ok(&["volume", "ls", "-q"]).trim().to_string();
+    assert_eq!(name.len(), 64, "a generated name: {name}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&d.ok(&["volume", "inspect", &name])).unwrap();
+    assert!(
+        inspect[0]["Labels"]["com.docker.volume.anonymous"].is_string(),
+        "{inspect}"
+    );
+    d.ok(&["restart", "-t", "0", "anon"]);
+    assert_eq!(
+        d.ok(&["volume", "ls", "-q"]).trim(),
+        name,
+        "a restart mounts the same one"
+    );
+    d.ok(&["rm", "-f", "anon"]);
+    assert_eq!(
+        d.ok(&["volume", "ls", "-q"]).trim(),
+        name,
+        "rm without -v keeps it"
+    );
+    d.ok(&["volume", "prune", "-f"]);
+    assert!(d.ok(&["volume", "ls", "-q"]).trim().is_empty());
+    d.ok(&[
+        "run", "-d", "--name", "anon2", "-v", "/data", "alpine", "sleep", "600",
+    ]);
+    d.ok(&["rm", "-fv", "anon2"]);
+    assert!(
+        d.ok(&["volume", "ls", "-q"]).trim().is_empty(),
+        "rm -v removed it"
+    );
+    s.ok(&["run", "--rm", "--daemonless", "-v", "/x", "alpine", "true"]);
+    assert!(
+        d.ok(&["volume", "ls", "-q"]).trim().is_empty(),
+        "skiff run --rm too"
+    );
     assert_clean(&d, &s);
 }
 

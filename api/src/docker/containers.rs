@@ -111,7 +111,7 @@ async fn started(
         Err(e) => {
             api.watch.publish(&rec.id, EventKind::StartFailed);
             if rec.options.auto_remove
-                && watch::remove_container(api.engine(), &rec.id, true)
+                && watch::remove_container(api.engine(), &rec.id, true, true)
                     .await
                     .is_ok()
             {
@@ -381,7 +381,7 @@ async fn remove(api: &DockerApi, id: &str, q: &Query) -> Result<Response, ApiErr
     if q.flag("link") {
         return Err(ApiError::bad_request("links are not available in skiff"));
     }
-    let removed = watch::remove_container(api.engine(), id, q.flag("force")).await?;
+    let removed = watch::remove_container(api.engine(), id, q.flag("force"), q.flag("v")).await?;
     api.watch.removed(api.engine(), &removed);
     Ok(empty(StatusCode::NO_CONTENT))
 }

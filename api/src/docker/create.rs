@@ -24,11 +24,6 @@ pub fn create_options(
         .clone()
         .filter(|i| !i.is_empty())
         .ok_or_else(|| ApiError::bad_request("no image specified (Config.Image is empty)"))?;
-    if body.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
-        return Err(ApiError::bad_request(
-            "anonymous volumes (-v /path) are not available yet in skiff: name the volume (-v NAME:/path) or bind a host path",
-        ));
-    }
     let restart = restart_policy(&host)?;
     let auto_remove = host.auto_remove.unwrap_or(false);
     if auto_remove && restart != RestartPolicy::No {
@@ -58,6 +53,24 @@ pub fn create_options(
     tmpfs.sort_by(|a, b| a.destination.cmp(&b.destination));
     for m in host.mounts.iter().flatten() {
         mount(m, &mut volumes, &mut tmpfs)?;
+    }
+    // `Config.Volumes` (what `docker run -v /path` sends): an anonymous volume for each
+    // path no bind or named volume covers.
+    let mut anonymous: Vec<&String> = body.volumes.iter().flatten().collect();
+    anonymous.sort();
+    for dst in anonymous {
+        if !dst.starts_with('/') {
+            return Err(ApiError::bad_request(format!(
+                "invalid volume specification: {dst:?} is not an absolute path"
+            )));
+        }
+        if !volumes.iter().any(|v: &VolumeMount| v.destination == *dst) {
+            volumes.push(VolumeMount {
+                source: String::new(),
+                destination: dst.clone(),
+                readonly: false,
+            });
+        }
     }
     let entrypoint = body.entrypoint.clone().map(|e| {
         if e.len() == 1 && e[0].is_empty() {
@@ -401,10 +414,11 @@ fn mount(
             });
         }
         Some(MountType::VOLUME) => {
-            if source.is_empty() || source.contains('/') {
-                return Err(ApiError::bad_request(
-                    "invalid mount config for type \"volume\": anonymous volumes are not available yet in skiff; give the volume a name",
-                ));
+            // No source: an anonymous volume (the engine names it).
+            if source.contains('/') {
+                return Err(ApiError::bad_request(format!(
+                    "invalid mount config for type \"volume\": invalid volume name {source:?}"
+                )));
             }
             volumes.push(VolumeMount {
                 source,
@@ -520,12 +534,28 @@ mod tests {
             r#"{"Image":"a","HostConfig":{"SecurityOpt":["seccomp={}"]}}"#,
             r#"{"Image":"a","HostConfig":{"SecurityOpt":["apparmor=docker-default"]}}"#,
             r#"{"Image":"a","HostConfig":{"LogConfig":{"Type":"syslog"}}}"#,
-            r#"{"Image":"a","Volumes":{"/data":{}}}"#,
+            r#"{"Image":"a","Volumes":{"data":{}}}"#,
         ];
         for b in bad {
             let e = create_options(None, body(b)).unwrap_err();
             assert_eq!(e.status, hyper::StatusCode::BAD_REQUEST, "{b}: {e}");
         }
+        // Anonymous volumes: an empty source, named by the engine; a bind for the same
+        // path wins.
+        let (o, _) = create_options(
+            None,
+            body(r#"{"Image":"a","Volumes":{"/data":{},"/bound":{}},"HostConfig":{"Binds":["/tmp:/bound"]}}"#),
+        )
+        .unwrap();
+        assert_eq!(o.volumes.len(), 2, "{:?}", o.volumes);
+        assert!(o
+            .volumes
+            .iter()
+            .any(|v| v.destination == "/data" && v.source.is_empty()));
+        assert!(o
+            .volumes
+            .iter()
+            .any(|v| v.destination == "/bound" && v.source == "/tmp"));
         let (o, _) = create_options(
             None,
             body(r#"{"Image":"a","HostConfig":{"NetworkMode":"mynet","PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}],"53/udp":null}},"NetworkingConfig":{"EndpointsConfig":{"mynet":{"Aliases":["web"]}}}}"#),

@@ -146,7 +146,7 @@ impl Watch {
 
     /// Removes an exited AutoRemove container.
     async fn auto_remove(self: &Arc<Self>, engine: &Engine, id: &str) {
-        match remove_container(engine, id, true).await {
+        match remove_container(engine, id, true, true).await {
             Ok(_) => self.removed(engine, id),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => tracing::warn!(container = %id, error = %e, "auto-remove failed"),
@@ -173,7 +173,7 @@ impl Watch {
                     .unwrap_or(false);
                 if back {
                     tracing::debug!(container = %id, "removed container came back; removing again");
-                    if remove_container(&engine, &id, true).await.is_ok() {
+                    if remove_container(&engine, &id, true, true).await.is_ok() {
                         this.publish(&id, EventKind::Removed);
                     }
                 }
@@ -264,10 +264,14 @@ pub async fn remove_container(
     engine: &Engine,
     id: &str,
     force: bool,
+    volumes: bool,
 ) -> Result<String, EngineError> {
     let mut attempt = 0;
     loop {
-        match engine.remove_container(id, force).await {
+        match engine
+            .remove_container_and_volumes(id, force, volumes)
+            .await
+        {
             Err(EngineError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::DirectoryNotEmpty && attempt < 4 =>
             {

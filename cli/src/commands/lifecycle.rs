@@ -84,7 +84,10 @@ pub fn kill(engine: &Engine, a: &KillArgs) -> Result<u8, EngineError> {
 pub async fn rm(engine: &Engine, a: &RmArgs) -> Result<u8, EngineError> {
     let mut code = 0;
     for c in &a.containers {
-        if report(c, engine.remove_container(c, a.force).await, &mut code).is_some() {
+        let removed = engine
+            .remove_container_and_volumes(c, a.force, a.volumes)
+            .await;
+        if report(c, removed, &mut code).is_some() {
             println!("{c}");
         }
     }

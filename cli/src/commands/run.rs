@@ -24,6 +24,14 @@ fn invalid(msg: String) -> EngineError {
 fn parse_volume(v: &str) -> Result<VolumeMount, EngineError> {
     let parts: Vec<&str> = v.split(':').collect();
     let (source, destination, mode) = match parts.as_slice() {
+        // `-v /path`: an anonymous volume (the engine names it).
+        [d] if d.starts_with('/') => {
+            return Ok(VolumeMount {
+                source: String::new(),
+                destination: d.to_string(),
+                readonly: false,
+            })
+        }
         [s, d] => (*s, *d, ""),
         [s, d, m] => (*s, *d, *m),
         _ => return Err(invalid(format!("invalid volume specification: '{v}'"))),
@@ -279,7 +287,9 @@ pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
     tracing::debug!(container = %rec.id, "run: created");
     if let Err(e) = engine.start_container(&rec.id).await {
         if a.rm {
-            let _ = engine.remove_container(&rec.id, true).await;
+            let _ = engine
+                .remove_container_and_volumes(&rec.id, true, true)
+                .await;
         }
         return Err(e);
     }
@@ -304,7 +314,9 @@ pub async fn run(engine: &Engine, a: &RunArgs) -> Result<u8, EngineError> {
         Err(e) => Err(e),
     };
     if a.rm {
-        engine.remove_container(&rec.id, true).await?;
+        engine
+            .remove_container_and_volumes(&rec.id, true, true)
+            .await?;
         tracing::debug!(container = %rec.id, "run: removed");
     }
     let code = code?;

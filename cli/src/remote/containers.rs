@@ -174,7 +174,10 @@ pub async fn run(r: &Remote, a: &RunArgs) -> Result<u8> {
     {
         let e = r.err(e);
         if a.rm {
-            let o = q::RemoveContainerOptionsBuilder::new().force(true).build();
+            let o = q::RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
             let _ = r.docker.remove_container(&id, Some(o)).await;
         }
         return Err(e);

@@ -97,6 +97,9 @@ impl Engine {
             }
         };
         let dir = self.container_dir(&id);
+        // `-v /path`: a new anonymous volume, named now so that every start mounts it.
+        let mut opts = opts;
+        let anonymous = self.create_anonymous_volumes(&mut opts.volumes)?;
         let result = self.write_container_files(&id, &name, &opts, &img, &runtime, &dir);
         match result {
             Ok(rec) => {
@@ -105,6 +108,9 @@ impl Engine {
             }
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
+                for v in &anonymous {
+                    let _ = self.remove_volume(v, true);
+                }
                 Err(e)
             }
         }

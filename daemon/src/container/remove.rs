@@ -8,14 +8,25 @@ use crate::runtime::shim::ShimTask;
 impl Engine {
     /// Removes a container; a running one only with `force` (it is killed first).
     pub async fn remove_container(&self, name: &str, force: bool) -> Result<String> {
+        self.remove_container_and_volumes(name, force, false).await
+    }
+
+    /// Removes a container and, with `volumes` (`rm -v`, and what `--rm` does), the
+    /// anonymous volumes it created that no other container uses.
+    pub async fn remove_container_and_volumes(
+        &self,
+        name: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<String> {
         let engine = self.clone();
         let name = name.to_string();
-        tokio::task::spawn_blocking(move || engine.remove_blocking(&name, force))
+        tokio::task::spawn_blocking(move || engine.remove_blocking(&name, force, volumes))
             .await
             .map_err(|e| EngineError::Internal(format!("remove task failed: {e}")))?
     }
 
-    pub(crate) fn remove_blocking(&self, name: &str, force: bool) -> Result<String> {
+    pub(crate) fn remove_blocking(&self, name: &str, force: bool, volumes: bool) -> Result<String> {
         let rec = self.sync_state(self.containers.find(name)?)?;
         if rec.state.status.has_task() {
             if !force {
@@ -42,6 +53,9 @@ impl Engine {
             tracing::warn!(container = %rec.id, error = %e, "leaving networks");
         }
         self.containers.remove(&rec.id)?;
+        if volumes {
+            self.remove_anonymous_volumes(&rec);
+        }
         self.execs.forget_container(&rec.id);
         self.events.forget_container(&rec.id);
         self.container_event(&rec, "destroy", &[]);
@@ -57,7 +71,7 @@ impl Engine {
                 rec.state.status,
                 Status::Exited | Status::Created | Status::Dead
             ) {
-                removed.push(self.remove_blocking(&rec.id, false)?);
+                removed.push(self.remove_blocking(&rec.id, false, false)?);
             }
         }
         Ok(removed)

@@ -56,7 +56,7 @@ impl Engine {
         };
         let code = rec.state.exit_code;
         if auto_remove && rec.options.auto_remove && rec.state.status == Status::Exited {
-            self.remove_blocking(&rec.id, false)?;
+            self.remove_blocking(&rec.id, false, true)?;
         }
         Ok(code)
     }
