@@ -583,7 +583,8 @@ pub fn destroy(id: &str, bundle: &Path) -> Result<()> {
         Err(e) => errors.push(e.to_string()),
     }
     // The cgroup may exist without state (create failed early, or delete above failed).
-    if let Some(cg) = spec_cgroups_path(bundle) {
+    // Opening a cgroup manager parses the mount table; look for the directory first.
+    if let Some(cg) = spec_cgroups_path(bundle).filter(|cg| cgroup_exists(cg)) {
         if let Err(e) = remove_cgroup(id, &cg) {
             errors.push(e.to_string());
         }
@@ -598,6 +599,15 @@ pub fn destroy(id: &str, bundle: &Path) -> Result<()> {
     } else {
         Err(ShimError::Internal(errors.join("; ")))
     }
+}
+
+/// Whether the cgroup at `path` (a cgroups path of the spec) has a directory in any
+/// hierarchy: v1 controllers under `/sys/fs/cgroup/<controller>`, or v2 at the root.
+fn cgroup_exists(path: &Path) -> bool {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let root = Path::new("/sys/fs/cgroup");
+    root.join(rel).is_dir()
+        || std::fs::read_dir(root).is_ok_and(|d| d.flatten().any(|e| e.path().join(rel).is_dir()))
 }
 
 /// Kills whatever is left in the cgroup and removes it (in every hierarchy).
