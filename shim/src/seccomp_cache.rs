@@ -38,6 +38,11 @@ pub const BUNDLE_FILE: &str = "seccomp.bpf";
 
 const HEADER: &str = "skiff-seccomp-bpf v1 ";
 
+/// Set (to any value) by an engine that keeps the programs its shims leave in bundles;
+/// without it (e.g. under containerd) a program is used when one is there, but none is
+/// made ahead: compiling twice would only cost time.
+pub const KEEP_ENV: &str = "SKIFF_SHIM_SECCOMP_KEEP";
+
 /// The kernel's limit on a filter's length, in instructions.
 const MAX_INSTRUCTIONS: usize = 4096;
 
@@ -73,6 +78,9 @@ pub fn prepare(bundle: &Path) {
     let path = bundle.join(BUNDLE_FILE);
     if let Some(program) = fs::read(&path).ok().and_then(|b| parse(&b, &key)) {
         let _ = PREPARED.set(program);
+        return;
+    }
+    if std::env::var_os(KEEP_ENV).is_none() {
         return;
     }
     let Some(program) = compile(&seccomp) else {

@@ -121,6 +121,9 @@ impl ShimLauncher {
             .current_dir(bundle)
             .env("SKIFF_SHIM_SOCKET_DIR", &self.socket_dir)
             .env(LISTEN_FD_ENV, "3")
+            // The engine keeps the seccomp programs the shim compiles (the shim's
+            // `seccomp_cache::KEEP_ENV`; see container::seccomp_cache).
+            .env("SKIFF_SHIM_SECCOMP_KEEP", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
