@@ -1236,6 +1236,25 @@ fn volumes_are_created_shared_listed_and_protected() {
         d.ok(&["volume", "ls", "-q"]).trim().is_empty(),
         "skiff run --rm too"
     );
+    // skiff's CLI through skiffd sends them as docker does.
+    let host = format!("unix://{}", d.socket.display());
+    let out = s.ok(&[
+        "-H",
+        &host,
+        "run",
+        "--rm",
+        "-v",
+        "/y",
+        "alpine",
+        "sh",
+        "-c",
+        "grep -c ' /y ' /proc/mounts",
+    ]);
+    assert_eq!(out.trim(), "1", "a volume mounted at /y");
+    assert!(
+        d.ok(&["volume", "ls", "-q"]).trim().is_empty(),
+        "through skiffd too"
+    );
     assert_clean(&d, &s);
 }
 

@@ -64,9 +64,18 @@ pub fn create_body(
     opts: &CreateOptions,
     attached: Attached,
 ) -> Result<ContainerCreateBody, EngineError> {
+    // Anonymous volumes (`-v /path`, no source) travel as `Config.Volumes`, as docker
+    // sends them; everything else as `HostConfig.Binds`.
+    let anonymous: serde_json::Map<String, Value> = opts
+        .volumes
+        .iter()
+        .filter(|v| v.source.is_empty())
+        .map(|v| (v.destination.clone(), json!({})))
+        .collect();
     let binds: Vec<String> = opts
         .volumes
         .iter()
+        .filter(|v| !v.source.is_empty())
         .map(|v| {
             let named = !v.source.contains('/');
             let source = match (&opts.cwd, named || v.source.starts_with('/')) {
@@ -152,6 +161,9 @@ pub fn create_body(
     if !opts.cmd.is_empty() {
         body["Cmd"] = json!(opts.cmd);
     }
+    if !anonymous.is_empty() {
+        body["Volumes"] = Value::Object(anonymous);
+    }
     if !opts.network_aliases.is_empty() {
         body["NetworkingConfig"] = json!({"EndpointsConfig": {
             opts.network.docker_name(): {"Aliases": opts.network_aliases}
@@ -186,11 +198,18 @@ mod tests {
             image: "alpine".into(),
             cmd: vec!["echo".into(), "hi".into()],
             env: vec!["A=1".into(), "SKIFF_SURELY_UNSET_VAR".into()],
-            volumes: vec![VolumeMount {
-                source: "rel/dir".into(),
-                destination: "/d".into(),
-                readonly: true,
-            }],
+            volumes: vec![
+                VolumeMount {
+                    source: "rel/dir".into(),
+                    destination: "/d".into(),
+                    readonly: true,
+                },
+                VolumeMount {
+                    source: String::new(),
+                    destination: "/anon".into(),
+                    readonly: false,
+                },
+            ],
             resources: Resources {
                 memory: Some(64 << 20),
                 ..Default::default()
@@ -207,6 +226,7 @@ mod tests {
         assert_eq!(v["Cmd"], json!(["echo", "hi"]));
         assert_eq!(v["Entrypoint"], json!([""]));
         assert_eq!(v["HostConfig"]["Binds"], json!(["/work/rel/dir:/d:ro"]));
+        assert_eq!(v["Volumes"], json!({"/anon": {}}));
         assert_eq!(v["HostConfig"]["Memory"], json!(64 << 20));
         assert_eq!(
             v["HostConfig"]["RestartPolicy"]["Name"],
