@@ -72,8 +72,8 @@ pub struct CreateVolume {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub fn validate_name(name: &str) -> Result<()> {
+/// Docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, at most 255 bytes.
+pub fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest: Vec<char> = chars.collect();
@@ -81,7 +81,12 @@ pub fn validate_name(name: &str) -> Result<()> {
         && rest
             .iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if first_ok && rest_ok && name.len() <= 255 {
+    first_ok && rest_ok && name.len() <= 255
+}
+
+/// [`is_valid_name`] as an error for the caller.
+pub fn validate_name(name: &str) -> Result<()> {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(EngineError::InvalidInput(format!(
@@ -209,7 +214,7 @@ impl Engine {
     /// One volume.
     pub fn volume(&self, name: &str) -> Result<Volume> {
         let users = self.volume_users()?;
-        if validate_name(name).is_err() {
+        if !is_valid_name(name) {
             return Err(EngineError::NotFound(format!("get {name}: no such volume")));
         }
         self.load_volume(name, &users)
@@ -223,7 +228,7 @@ impl Engine {
             Ok(d) => d
                 .flatten()
                 .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| validate_name(n).is_ok())
+                .filter(|n| is_valid_name(n))
                 .collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(EngineError::io("listing", &self.volume_root(), e)),
@@ -243,6 +248,12 @@ impl Engine {
             Err(EngineError::NotFound(_)) if force => return Ok(()),
             Err(e) => return Err(e),
         };
+        self.delete_unused(&v)
+    }
+
+    /// Deletes a volume found unused when `v` was read (`v.users` empty).
+    fn delete_unused(&self, v: &Volume) -> Result<()> {
+        let name = &v.record.name;
         if !v.users.is_empty() {
             let ids: Vec<&str> = v.users.iter().map(|id| &id[..12.min(id.len())]).collect();
             return Err(EngineError::Conflict(format!(
@@ -282,18 +293,30 @@ impl Engine {
     /// Removes the anonymous volumes a (removed) container named, unless another
     /// container uses them too. Failures are logged: the container is gone already.
     pub fn remove_anonymous_volumes(&self, rec: &crate::container::record::ContainerRecord) {
-        for v in rec
+        let named: Vec<&str> = rec
             .options
             .volumes
             .iter()
-            .filter(|v| !v.source.contains('/'))
-        {
-            let anonymous = self.volume(&v.source).is_ok_and(|vol| {
-                vol.record.labels.contains_key(ANONYMOUS_LABEL) && vol.users.is_empty()
-            });
-            if anonymous {
-                if let Err(e) = self.remove_volume(&v.source, true) {
-                    tracing::warn!(volume = %v.source, error = %e, "removing an anonymous volume");
+            .filter(|v| !v.source.is_empty() && !v.source.contains('/'))
+            .map(|v| v.source.as_str())
+            .collect();
+        if named.is_empty() {
+            return;
+        }
+        let users = match self.volume_users() {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(container = %rec.id, error = %e, "listing volume users");
+                return;
+            }
+        };
+        for name in named {
+            let Some(vol) = self.load_volume(name, &users) else {
+                continue;
+            };
+            if vol.record.labels.contains_key(ANONYMOUS_LABEL) && vol.users.is_empty() {
+                if let Err(e) = self.delete_unused(&vol) {
+                    tracing::warn!(volume = %name, error = %e, "removing an anonymous volume");
                 }
             }
         }
@@ -315,7 +338,7 @@ impl Engine {
                 continue;
             }
             let size = dir_size(&v.mountpoint);
-            self.remove_volume(&v.record.name, false)?;
+            self.delete_unused(&v)?;
             freed += size;
             removed.push(v.record.name);
         }

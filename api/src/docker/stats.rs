@@ -8,14 +8,11 @@ use std::time::Duration;
 
 use hyper::body::Bytes;
 use serde_json::{json, Value};
-use skiff_daemon::container::stats::Stats;
+use skiff_daemon::container::stats::{Stats, NANOS_PER_TICK};
 use tokio::sync::mpsc;
 
 use super::attach::channel_response;
 use super::{json, ApiError, DockerApi, Query, Response};
-
-/// Nanoseconds per clock tick of /proc/stat (USER_HZ is 100 on Linux).
-const NANOS_PER_TICK: u64 = 10_000_000;
 
 /// Host CPU time in nanoseconds (the `cpu` line of /proc/stat: user to steal) and the
 /// number of online CPUs.

@@ -148,21 +148,22 @@ pub async fn disk_usage(api: &DockerApi) -> Result<Response, ApiError> {
             Ok(recs
                 .into_iter()
                 .map(|r| {
-                    let rw = dir_size(&e.container_dir(&r.id).join("rw")).unwrap_or(0);
+                    let rw = skiff_daemon::volume::dir_size(&e.container_dir(&r.id).join("rw"));
+                    let rw = i64::try_from(rw).unwrap_or(i64::MAX);
                     (r, rw)
                 })
                 .collect::<Vec<_>>())
         })
         .await?;
+    // Sizes walk the volumes' trees: on the blocking pool, like the rest of the I/O.
     let volumes: Vec<serde_json::Value> = api
-        .blocking(|e| e.list_volumes())
-        .await?
-        .iter()
-        .map(|v| {
-            let size = skiff_daemon::volume::dir_size(&v.mountpoint);
-            v.docker_json(Some(size))
+        .blocking(|e| {
+            Ok(e.list_volumes()?
+                .iter()
+                .map(|v| v.docker_json(Some(skiff_daemon::volume::dir_size(&v.mountpoint))))
+                .collect())
         })
-        .collect();
+        .await?;
     let now = chrono::Utc::now();
     let layers_size: u64 = images.iter().map(|i| i.size).sum();
     let images: Vec<bollard_stubs::models::ImageSummary> = images
@@ -199,19 +200,6 @@ pub async fn disk_usage(api: &DockerApi) -> Result<Response, ApiError> {
         "BuildCache": [],
     });
     Ok(json(StatusCode::OK, &body))
-}
-
-/// Bytes in a directory tree (not following symlinks); `None` if it is not there.
-fn dir_size(p: &std::path::Path) -> Option<i64> {
-    let meta = std::fs::symlink_metadata(p).ok()?;
-    if !meta.is_dir() {
-        return Some(i64::try_from(meta.len()).unwrap_or(0));
-    }
-    let mut total = 0i64;
-    for e in std::fs::read_dir(p).ok()?.flatten() {
-        total = total.saturating_add(dir_size(&e.path()).unwrap_or(0));
-    }
-    Some(total)
 }
 
 /// The body of `POST /auth`.

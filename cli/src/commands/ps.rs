@@ -7,6 +7,17 @@ use skiff_daemon::{Engine, EngineError};
 use crate::format::{ago, human_duration, print_table};
 use crate::options::PsArgs;
 
+/// The columns of `ps`, as docker prints them (daemonless and through skiffd).
+pub const HEADER: [&str; 7] = [
+    "CONTAINER ID",
+    "IMAGE",
+    "COMMAND",
+    "CREATED",
+    "STATUS",
+    "PORTS",
+    "NAMES",
+];
+
 fn unix(rfc: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc)
         .map(|t| t.timestamp())
@@ -75,18 +86,7 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<u8, EngineError> {
         }
         return Ok(0);
     }
-    let mut rows = vec![[
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect::<Vec<_>>()];
+    let mut rows = vec![HEADER.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
     for c in &list {
         rows.push(vec![
             if a.no_trunc {

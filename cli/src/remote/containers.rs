@@ -578,18 +578,10 @@ pub async fn ps(r: &Remote, a: &PsArgs) -> Result<u8> {
         }
         return Ok(0);
     }
-    let mut rows = vec![[
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect::<Vec<_>>()];
+    let mut rows = vec![crate::commands::ps::HEADER
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()];
     for c in &list {
         let cmd = crate::commands::ps::quoted_command(
             c.command.as_deref().unwrap_or_default(),

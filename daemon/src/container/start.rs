@@ -108,8 +108,13 @@ impl Engine {
         let spec_src = self.container_dir(&rec.id).join("config.json");
         fs::copy(&spec_src, bundle.join("config.json"))
             .map_err(|e| EngineError::io("copying", &spec_src, e))?;
+        // Read once: the command check and the seccomp program both look at it.
+        let spec: serde_json::Value = fs::read(bundle.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         let img = self.images().resolve(&rec.image_id)?;
-        self.check_command(rec, &img)?;
+        self.check_command(rec, &img, &spec)?;
         let rw = self.container_dir(&rec.id).join("rw");
         let mount = self.images().rootfs_writable(&img, &rw)?;
         let stdin = if rec.options.stdin_open {
@@ -140,7 +145,7 @@ impl Engine {
             terminal: rec.options.tty,
         };
         self.setup_network(rec)?;
-        let seccomp_kept = self.seed_seccomp_program(bundle);
+        let seccomp_kept = self.seed_seccomp_program(bundle, &spec);
         tracing::debug!(container = %rec.id, "start: bundle ready");
         let address = self.shim.spawn(&rec.id, bundle)?;
         tracing::debug!(container = %rec.id, "start: shim spawned");
@@ -177,6 +182,7 @@ impl Engine {
         &self,
         rec: &ContainerRecord,
         img: &skiff_image_store::ImageRecord,
+        spec: &serde_json::Value,
     ) -> Result<()> {
         // With `--init` the command runs under the init: check the user's command.
         let user_command = match rec.command.as_slice() {
@@ -192,10 +198,6 @@ impl Engine {
         let Some(cmd) = user_command.first() else {
             return Err(EngineError::InvalidInput("no command specified".into()));
         };
-        let spec: serde_json::Value = fs::read(rec.bundle.join("config.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
         let path_env = spec["process"]["env"]
             .as_array()
             .and_then(|env| {

@@ -56,8 +56,9 @@ pub struct NetStats {
     pub tx_dropped: u64,
 }
 
-/// USER_HZ: the unit of `cpuacct.stat` (100 ticks a second on Linux).
-const NANOS_PER_TICK: u64 = 10_000_000;
+/// Nanoseconds per USER_HZ tick, the unit of `cpuacct.stat` and `/proc/stat` (100
+/// ticks a second on Linux).
+pub const NANOS_PER_TICK: u64 = 10_000_000;
 
 /// The interfaces of `/proc/<pid>/net/dev` (the network namespace `pid` is in).
 pub fn net_dev(text: &str) -> BTreeMap<String, NetStats> {
@@ -101,9 +102,12 @@ fn read_u64(p: &Path) -> Option<u64> {
 }
 
 fn stat_field(p: &Path, key: &str) -> Option<u64> {
-    std::fs::read_to_string(p)
-        .ok()?
-        .lines()
+    field(&std::fs::read_to_string(p).ok()?, key)
+}
+
+/// The number after `key` in a `KEY VALUE` per line file read earlier.
+fn field(text: &str, key: &str) -> Option<u64> {
+    text.lines()
         .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok()))
 }
 
@@ -155,11 +159,12 @@ pub fn sample(rel: &str) -> Stats {
             .split_whitespace()
             .filter_map(|n| n.parse().ok())
             .collect();
-        let ticks = |key| stat_field(&cpuacct.join("cpuacct.stat"), key).unwrap_or(0);
+        let cpu_stat = std::fs::read_to_string(cpuacct.join("cpuacct.stat")).unwrap_or_default();
+        let ticks = |key| field(&cpu_stat, key).unwrap_or(0);
         return Stats {
             memory_usage: usage.saturating_sub(cache),
             memory_limit: if host > 0 { limit.min(host) } else { limit },
-            cpu_total_ns: read_u64(&v1("cpuacct").join("cpuacct.usage")).unwrap_or(0),
+            cpu_total_ns: read_u64(&cpuacct.join("cpuacct.usage")).unwrap_or(0),
             pids: read_u64(&v1("pids").join("pids.current")).unwrap_or(0),
             block_read,
             block_write,
@@ -175,15 +180,17 @@ pub fn sample(rel: &str) -> Stats {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or_else(host_memory);
+    let cpu_stat = std::fs::read_to_string(dir.join("cpu.stat")).unwrap_or_default();
+    let usec = |key| field(&cpu_stat, key).unwrap_or(0) * 1000;
     Stats {
         memory_usage: read_u64(&dir.join("memory.current"))
             .unwrap_or(0)
             .saturating_sub(stat_field(&dir.join("memory.stat"), "inactive_file ").unwrap_or(0)),
         memory_limit: limit,
-        cpu_total_ns: stat_field(&dir.join("cpu.stat"), "usage_usec ").unwrap_or(0) * 1000,
+        cpu_total_ns: usec("usage_usec "),
         pids: read_u64(&dir.join("pids.current")).unwrap_or(0),
-        user_ns: stat_field(&dir.join("cpu.stat"), "user_usec ").unwrap_or(0) * 1000,
-        kernel_ns: stat_field(&dir.join("cpu.stat"), "system_usec ").unwrap_or(0) * 1000,
+        user_ns: usec("user_usec "),
+        kernel_ns: usec("system_usec "),
         ..Stats::default()
     }
 }

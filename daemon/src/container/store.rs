@@ -1,11 +1,13 @@
 //! Persistence of container records: `containers/<id>/record.json`, written atomically
-//! (temp + rename; synced too when what the user configured changes), with a lock so several skiff processes (daemonless CLIs, a
-//! daemon) never give two containers one name.
+//! (temp + rename; synced too when what the user configured changes), with a lock so
+//! several skiff processes (daemonless CLIs, a daemon) never give two containers one
+//! name.
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+use skiff_image_store::lock::{FileLock, LockMode};
 
 use super::record::ContainerRecord;
 use crate::error::{EngineError, Result};
@@ -16,9 +18,12 @@ pub struct ContainerStore {
     dir: PathBuf,
 }
 
-/// An exclusive lock over all records (held while names are reserved or renamed).
-pub struct StoreLock {
-    _file: File,
+/// An exclusive lock: over all records (held while names are reserved or renamed), or
+/// over one container's operations.
+pub type StoreLock = FileLock;
+
+fn lock_err(e: skiff_image_store::StoreError) -> EngineError {
+    EngineError::Internal(format!("container store: {e}"))
 }
 
 impl ContainerStore {
@@ -37,64 +42,20 @@ impl ContainerStore {
 
     /// Takes the store-wide lock.
     pub fn lock(&self) -> Result<StoreLock> {
-        let path = self.dir.join(".lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| EngineError::io("opening", &path, e))?;
-        loop {
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(StoreLock { _file: file });
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(EngineError::io("locking", &path, e));
-            }
-        }
+        FileLock::acquire(&self.dir.join(".lock"), LockMode::Exclusive).map_err(lock_err)
     }
 
     /// Takes container `id`'s operation lock, which `start` and `stop` hold so that a
     /// stop arriving during a (policy) start waits for it and then stops what it started,
     /// instead of being overwritten by it.
     pub fn lock_ops(&self, id: &str) -> Result<StoreLock> {
-        self.lock_ops_with(id, true)
-            .and_then(|l| l.ok_or_else(|| EngineError::Internal("lock not taken".into())))
+        FileLock::acquire(&self.dir_of(id).join(".ops.lock"), LockMode::Exclusive).map_err(lock_err)
     }
 
     /// The operation lock if nobody holds it (`None` while a start or stop runs).
     pub fn try_lock_ops(&self, id: &str) -> Result<Option<StoreLock>> {
-        self.lock_ops_with(id, false)
-    }
-
-    fn lock_ops_with(&self, id: &str, wait: bool) -> Result<Option<StoreLock>> {
-        let path = self.dir_of(id).join(".ops.lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| EngineError::io("opening", &path, e))?;
-        let op = if wait {
-            libc::LOCK_EX
-        } else {
-            libc::LOCK_EX | libc::LOCK_NB
-        };
-        loop {
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-                return Ok(Some(StoreLock { _file: file }));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                return Ok(None);
-            }
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(EngineError::io("locking", &path, e));
-            }
-        }
+        FileLock::try_acquire(&self.dir_of(id).join(".ops.lock"), LockMode::Exclusive)
+            .map_err(lock_err)
     }
 
     /// Writes a record atomically and durably (creation, rename, update: what the user

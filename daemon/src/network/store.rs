@@ -4,8 +4,9 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+use skiff_image_store::lock::{FileLock, LockMode};
 
 use super::error::NetworkError;
 use super::record::NetworkRecord;
@@ -17,9 +18,7 @@ pub struct NetworkStore {
 }
 
 /// The store-wide lock; held across read-modify-write of records.
-pub struct NetworkLock {
-    _file: File,
-}
+pub type NetworkLock = FileLock;
 
 impl NetworkStore {
     /// Opens (creating) the record directory.
@@ -33,22 +32,10 @@ impl NetworkStore {
     /// Takes the exclusive lock.
     pub fn lock(&self) -> Result<NetworkLock, NetworkError> {
         let path = self.dir.join(".lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| NetworkError::io("opening", &path, e))?;
-        loop {
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(NetworkLock { _file: file });
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(NetworkError::io("locking", &path, e));
-            }
-        }
+        FileLock::acquire(&path, LockMode::Exclusive).map_err(|e| NetworkError::State {
+            path,
+            why: e.to_string(),
+        })
     }
 
     fn path_of(&self, id: &str) -> PathBuf {

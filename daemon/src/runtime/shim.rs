@@ -92,10 +92,6 @@ impl ShimLauncher {
     /// running the shim binary twice: the serving shim is started directly, as a
     /// grandchild that the kernel reparents, so nothing here has to reap it later.
     pub fn spawn(&self, id: &str, bundle: &Path) -> Result<String> {
-        let runtime_err = |why: String| EngineError::Runtime {
-            container: id.to_string(),
-            why,
-        };
         std::fs::create_dir_all(&self.socket_dir)
             .map_err(|e| EngineError::io("creating", &self.socket_dir, e))?;
         let path = self.socket_path(id);
@@ -160,10 +156,10 @@ impl ShimLauncher {
         let spawned = cmd.spawn().and_then(|mut intermediate| intermediate.wait());
         if let Err(e) = spawned {
             let _ = std::fs::remove_file(&path);
-            return Err(runtime_err(format!(
-                "cannot run shim {}: {e}",
-                self.binary.display()
-            )));
+            return Err(EngineError::Runtime {
+                container: id.to_string(),
+                why: format!("cannot run shim {}: {e}", self.binary.display()),
+            });
         }
         Ok(address)
     }

@@ -124,14 +124,7 @@ fn volume_mount(
 
 /// Docker's local volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 fn validate_volume_name(name: &str) -> Result<(), SpecError> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest: Vec<char> = chars.collect();
-    let rest_ok = !rest.is_empty()
-        && rest
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if first_ok && rest_ok {
+    if crate::volume::is_valid_name(name) {
         Ok(())
     } else {
         Err(SpecError::invalid(
